@@ -1,0 +1,50 @@
+"""pgcopy_fast: bulk rows in and out of PostgreSQL through the COPY protocol.
+
+A Cython core with a pure-Python twin of identical behaviour;
+``__impl__`` says which one is loaded (``"c"`` or ``"python"``), and the
+``PGCOPY_FAST_IMPL`` environment variable chooses (see DESIGN.md).
+"""
+
+from __future__ import annotations
+
+from . import errors
+from ._core import IMPL as __impl__
+from .errors import (
+    DatabaseError,
+    DataError,
+    EncodeError,
+    Error,
+    IntegrityError,
+    InterfaceError,
+    InternalError,
+    NotSupportedError,
+    OperationalError,
+    ProgrammingError,
+    ProtocolError,
+    QueryCanceled,
+)
+
+__version__ = "0.1.0"
+
+#: PEP 249 module globals, for code that inspects a driver module.
+apilevel = "2.0"
+threadsafety = 1
+paramstyle = "pyformat"
+
+__all__ = [
+    "__impl__",
+    "__version__",
+    "errors",
+    "Error",
+    "InterfaceError",
+    "DatabaseError",
+    "DataError",
+    "EncodeError",
+    "OperationalError",
+    "QueryCanceled",
+    "ProtocolError",
+    "IntegrityError",
+    "ProgrammingError",
+    "InternalError",
+    "NotSupportedError",
+]

@@ -1,0 +1,71 @@
+"""Protocol constants shared by both kernel twins and the pure-Python layers.
+
+One source for message type bytes, wire limits and buffer sizes, so that the
+compiled and the pure twin cannot drift apart on a number.
+"""
+
+from __future__ import annotations
+
+# -- frontend/backend protocol ------------------------------------------------
+
+#: Protocol 3.0 as the StartupMessage encodes it (major 3 << 16 | minor 0).
+PROTOCOL_VERSION = 196608
+#: Magic numbers that take the place of a protocol version in the first
+#: message of a connection (protocol-message-formats: CancelRequest, SSLRequest).
+CANCEL_REQUEST_CODE = 80877102
+SSL_REQUEST_CODE = 80877103
+GSSENC_REQUEST_CODE = 80877104
+
+#: A backend message is a type byte and an int32 length that counts itself.
+HEADER_SIZE = 5
+#: The smallest legal length field: it counts its own four bytes.
+MIN_MESSAGE_LENGTH = 4
+#: The largest length we accept.  PostgreSQL never builds a message over
+#: 1 GiB (MaxAllocSize), so anything larger is a corrupt stream, and refusing
+#: it keeps a garbage length from making us buffer gigabytes.
+MAX_MESSAGE_LENGTH = 0x40000000
+
+# Backend message types (protocol-message-formats).
+AUTHENTICATION = b"R"
+BACKEND_KEY_DATA = b"K"
+BIND_COMPLETE = b"2"
+CLOSE_COMPLETE = b"3"
+COMMAND_COMPLETE = b"C"
+COPY_DATA = b"d"
+COPY_DONE = b"c"
+COPY_IN_RESPONSE = b"G"
+COPY_OUT_RESPONSE = b"H"
+COPY_BOTH_RESPONSE = b"W"
+DATA_ROW = b"D"
+EMPTY_QUERY_RESPONSE = b"I"
+ERROR_RESPONSE = b"E"
+NEGOTIATE_PROTOCOL_VERSION = b"v"
+NO_DATA = b"n"
+NOTICE_RESPONSE = b"N"
+NOTIFICATION_RESPONSE = b"A"
+PARAMETER_STATUS = b"S"
+READY_FOR_QUERY = b"Z"
+ROW_DESCRIPTION = b"T"
+
+# Frontend message types.
+QUERY = b"Q"
+COPY_FAIL = b"f"
+PASSWORD_MESSAGE = b"p"  # also SASLInitialResponse and SASLResponse
+TERMINATE = b"X"
+
+# -- COPY ---------------------------------------------------------------------
+
+#: The 11-byte signature that opens every binary COPY stream.
+PGCOPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
+#: Signature, flags field, header extension length.
+PGCOPY_HEADER_SIZE = len(PGCOPY_SIGNATURE) + 4 + 4
+#: The field count -1 that ends a binary COPY stream.
+PGCOPY_TRAILER = b"\xff\xff"
+
+#: The server refuses a CopyFail message of 10,000 bytes or more
+#: (pq_getmessage limit in CopyGetData); we stay well under it.
+MAX_COPY_FAIL_MESSAGE = 8000
+
+#: Initial size of a WriteBuffer: large enough for a startup or query
+#: message without a regrowth, small enough to be free to allocate.
+WRITE_BUFFER_INITIAL_SIZE = 1024

@@ -1,0 +1,127 @@
+"""Shared fixtures: the kernel twin under test and a throwaway PostgreSQL.
+
+Every test runs once per twin (ids ``c`` and ``py``): the ``impl`` fixture
+rebinds the names of ``pgcopy_fast._core`` to the twin, so the protocol and
+facade layers above use it too.  Integration tests take ``pg_server``: the
+server named by ``PGCOPY_FAST_TEST_DSN``, or a private cluster started from
+the installed binaries for the session.  Without either they skip, except
+under ``CI=true``, where that is a failure.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import types
+from collections.abc import Iterator
+
+import pytest
+
+import pgcopy_fast._core as selected
+import pgcopy_fast._core_py as core_py
+from pgcopy_fast.tempserver import ServerNotFound, TempServer
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+try:
+    core_c: types.ModuleType | None = importlib.import_module("pgcopy_fast._core_c")
+except ImportError:
+    core_c = None
+
+TWINS = {"c": core_c, "py": core_py}
+
+
+@pytest.fixture(params=["c", "py"], autouse=True)
+def impl(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> types.ModuleType:
+    """The kernel module under test; ``pgcopy_fast._core`` points at it too."""
+    module = TWINS[request.param]
+    if module is None:
+        if IN_CI:
+            pytest.fail("the compiled twin pgcopy_fast._core_c did not build")
+        pytest.skip("the compiled twin pgcopy_fast._core_c is not built")
+    for name in selected.__all__:
+        monkeypatch.setattr(selected, name, getattr(module, name))
+    return module
+
+
+class Server:
+    """How tests reach the server: a DSN plus the parts the raw tests need."""
+
+    def __init__(
+        self,
+        dsn: str,
+        host: str,
+        port: int,
+        user: str,
+        dbname: str,
+        temp: TempServer | None = None,
+    ) -> None:
+        self.dsn = dsn
+        self.host = host
+        self.port = port
+        self.user = user
+        self.dbname = dbname
+        self.temp = temp
+
+
+def _server_from_env(dsn: str) -> Server:
+    parts = dict(item.split("=", 1) for item in dsn.split())
+    return Server(
+        dsn,
+        parts.get("host", "/var/run/postgresql"),
+        int(parts.get("port", "5432")),
+        parts.get("user", os.environ.get("USER", "postgres")),
+        parts.get("dbname", "postgres"),
+    )
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[Server]:
+    """A reachable PostgreSQL for the whole session."""
+    env_dsn = os.environ.get("PGCOPY_FAST_TEST_DSN")
+    if env_dsn:
+        yield _server_from_env(env_dsn)
+        return
+    try:
+        temp = TempServer().start()
+    except ServerNotFound as exc:
+        if IN_CI:
+            pytest.fail(f"no PostgreSQL for the integration tests under CI: {exc}")
+        pytest.skip(f"no PostgreSQL for the integration tests: {exc}")
+    try:
+        yield Server(
+            temp.dsn, temp.socket_dir, temp.port, temp.superuser, "postgres", temp
+        )
+    finally:
+        temp.stop()
+
+
+_integration = {"collected": 0, "passed": 0}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "pg_server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.integration)
+            _integration["collected"] += 1
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call" and report.passed and "integration" in report.keywords:
+        _integration["passed"] += 1
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    # Under CI a run whose integration tests all skipped proves nothing.
+    if IN_CI and _integration["collected"] and not _integration["passed"]:
+        session.exitstatus = 1
+        print("\nCI: integration tests were collected but none ran against a server")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return (
+        f"pgcopy_fast twins: c={'built' if core_c else 'MISSING'}, py=ok; "
+        f"default selection: {selected.IMPL}"
+    )

@@ -1,0 +1,175 @@
+"""The two twins are one spec: same names, signatures, bytes and exceptions.
+
+These tests use both modules at once, so they ignore the ``impl`` fixture's
+choice (they run under both ids, which costs little and keeps one rule).
+"""
+
+from __future__ import annotations
+
+import inspect
+import types
+from typing import Any, Callable
+
+import pytest
+from conftest import core_c, core_py
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+pytestmark = pytest.mark.skipif(core_c is None, reason="compiled twin not built")
+
+
+def _public(obj: Any) -> list[str]:
+    return sorted(n for n in dir(obj) if not n.startswith("_"))
+
+
+def _params(func: Callable[..., Any]) -> list[tuple[str, Any, Any]]:
+    sig = inspect.signature(func)
+    return [(p.name, p.kind, p.default) for p in sig.parameters.values()]
+
+
+def test_twins_export_the_same_names() -> None:
+    assert core_py.__all__ == core_c.__all__
+    for name in core_py.__all__:
+        py_obj, c_obj = getattr(core_py, name), getattr(core_c, name)
+        if isinstance(py_obj, type):
+            assert _public(py_obj) == _public(c_obj), name
+
+
+def test_twins_have_the_same_signatures() -> None:
+    for name in core_py.__all__:
+        py_obj, c_obj = getattr(core_py, name), getattr(core_c, name)
+        if not isinstance(py_obj, type):
+            continue
+        # A cdef class's __init__ is a slot wrapper with no signature, so the
+        # constructors are compared by behaviour in test_constructors_agree.
+        for attr in _public(py_obj):
+            py_attr = getattr(py_obj, attr)
+            if callable(py_attr):
+                c_attr = getattr(c_obj, attr)
+                assert _params(py_attr) == _params(c_attr), f"{name}.{attr}"
+                assert inspect.getdoc(py_attr) == inspect.getdoc(c_attr), attr
+
+
+def test_constructors_agree() -> None:
+    for arg in (0, 16, -1, 2**40, "x", None):
+        py = _outcome(lambda a=arg: len(core_py.WriteBuffer(a)))
+        c = _outcome(lambda a=arg: len(core_c.WriteBuffer(a)))
+        assert py == c, arg
+    assert len(core_c.WriteBuffer(size_hint=8)) == len(core_py.WriteBuffer(size_hint=8))
+
+
+def _outcome(func: Callable[[], Any]) -> Any:
+    try:
+        return ("ok", func())
+    except Exception as exc:  # the point is to compare whatever is raised
+        return ("raised", type(exc), str(exc))
+
+
+_values = st.one_of(
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.binary(max_size=20),
+    st.text(max_size=10),
+    st.none(),
+    st.floats(allow_nan=False),
+    st.booleans(),
+)
+_ops = st.lists(
+    st.tuples(
+        st.sampled_from(
+            [
+                "write_byte",
+                "write_int16",
+                "write_int32",
+                "write_int64",
+                "write_bytes",
+                "write_cstr",
+                "start_message",
+                "end_message",
+                "clear",
+            ]
+        ),
+        _values,
+    ),
+    max_size=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(ops=_ops)
+def test_write_buffers_agree_on_any_sequence_of_calls(
+    ops: list[tuple[str, Any]],
+) -> None:
+    twins = [core_py.WriteBuffer(), core_c.WriteBuffer()]
+    for method, value in ops:
+        results = []
+        for buf in twins:
+            func = getattr(buf, method)
+            if method in ("end_message", "clear"):
+                results.append(_outcome(func))
+            else:
+                results.append(_outcome(lambda f=func, v=value: f(v)))
+        assert results[0] == results[1], (method, value)
+        assert twins[0].getvalue() == twins[1].getvalue()
+        assert twins[0].in_message == twins[1].in_message
+
+
+def _run_reader(
+    module: types.ModuleType, pieces: list[bytes], modes: list[bool]
+) -> list[Any]:
+    reader = module.FrameReader()
+    log: list[Any] = []
+    for i, piece in enumerate(pieces):
+        reader.feed(piece)
+        for _ in range(3):
+            if modes[i % len(modes)]:
+                out = _outcome(lambda: [bytes(p) for p in reader.drain_copy_data()])
+            else:
+                out = _outcome(reader.next_message)
+                if out[0] == "ok" and out[1] is not None:
+                    out = ("ok", (out[1][0], bytes(out[1][1])))
+            log.append(out)
+            if out[0] == "raised":
+                return log
+        log.append(reader.buffered)
+    return log
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    data=st.binary(max_size=300),
+    cuts=st.lists(st.integers(min_value=0, max_value=300), max_size=12),
+    modes=st.lists(st.booleans(), min_size=1, max_size=4),
+)
+def test_frame_readers_agree_on_random_garbage(
+    data: bytes, cuts: list[int], modes: list[bool]
+) -> None:
+    bounds = sorted({0, len(data), *(c for c in cuts if c <= len(data))})
+    pieces = [data[a:b] for a, b in zip(bounds, bounds[1:])]
+    assert _run_reader(core_py, pieces, modes) == _run_reader(core_c, pieces, modes)
+
+
+_messages = st.lists(
+    st.tuples(st.sampled_from([b"d", b"c", b"D", b"Z", b"N"]), st.binary(max_size=40)),
+    max_size=12,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(messages=_messages, step=st.integers(min_value=1, max_value=17))
+def test_valid_streams_round_trip_in_any_fragmentation(
+    messages: list[tuple[bytes, bytes]], step: int
+) -> None:
+    stream = b"".join(t + (len(p) + 4).to_bytes(4, "big") + p for t, p in messages)
+    for module in (core_py, core_c):
+        reader = module.FrameReader()
+        got = []
+        for i in range(0, len(stream), step):
+            reader.feed(stream[i : i + step])
+            while True:
+                drained = reader.drain_copy_data()
+                got += [(b"d", bytes(p)) for p in drained]
+                m = reader.next_message()
+                if m is None:
+                    break
+                got.append((m[0], bytes(m[1])))
+        assert got == messages
