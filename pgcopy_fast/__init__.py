@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from . import errors
 from ._core import IMPL as __impl__
+from .connection import Connection, connect
 from .errors import (
     DatabaseError,
     DataError,
@@ -23,6 +24,8 @@ from .errors import (
     ProtocolError,
     QueryCanceled,
 )
+from .events import NoticeResponse, NotificationResponse, TransactionStatus
+from .flows import Result
 
 __version__ = "0.1.0"
 
@@ -35,6 +38,12 @@ __all__ = [
     "__impl__",
     "__version__",
     "errors",
+    "connect",
+    "Connection",
+    "Result",
+    "NoticeResponse",
+    "NotificationResponse",
+    "TransactionStatus",
     "Error",
     "InterfaceError",
     "DatabaseError",

@@ -1,0 +1,455 @@
+"""The blocking ``Connection``: sockets and TLS around the sans-I/O core.
+
+This is the only module of the blocking API that touches a socket.  It
+drives the flows of ``flows.py`` over a socket, opens TLS when ``sslmode``
+asks for it, and keeps the session's notices and notifications.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import ssl
+import time
+from collections.abc import Callable, Generator
+from types import TracebackType
+from typing import Any, TypeVar
+
+from .auth import Authenticator
+from .conninfo import ConnParams, find_pgpass_password, resolve
+from .errors import Error, InterfaceError, OperationalError
+from .events import (
+    Event,
+    NegotiateProtocolVersion,
+    NoticeResponse,
+    NotificationResponse,
+    TransactionStatus,
+)
+from .flows import RECV, Result, query_flow, startup_flow
+from .protocol import (
+    ClientProtocol,
+    State,
+    cancel_request,
+    parse_ssl_response,
+    ssl_request,
+)
+
+__all__ = ["Connection", "connect"]
+
+T = TypeVar("T")
+
+#: Bytes asked of the kernel per recv: large enough that a COPY OUT stream
+#: arrives in few system calls, small enough to stay in the L2 cache.
+RECV_BUFFER_SIZE = 256 * 1024
+#: Notices kept in ``Connection.notices`` (older ones are dropped, as libpq
+#: drivers do, so a chatty server cannot grow memory without bound).
+MAX_NOTICES = 100
+#: How long ``cancel()`` waits for the server to take the CancelRequest.
+CANCEL_TIMEOUT = 10.0
+
+
+def _is_unix(host: str) -> bool:
+    return host.startswith("/") or host.startswith("@")
+
+
+def _describe(host: str, port: int) -> str:
+    if _is_unix(host):
+        return f'connection to server on socket "{host}/.s.PGSQL.{port}"'
+    return f'connection to server at "{host}", port {port}'
+
+
+def _open_socket(
+    host: str, port: int, timeout: float | None, hostaddr: str | None = None
+) -> socket.socket:
+    if _is_unix(host):
+        path = os.path.join(host, f".s.PGSQL.{port}")
+        if host.startswith("@"):  # Linux abstract namespace, as libpq
+            path = "\0" + path[1:]
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(timeout)
+            sock.connect(path)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+    sock = socket.create_connection((hostaddr or host, port), timeout=timeout)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    return sock
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _tls_context(params: ConnParams) -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2  # libpq's default minimum
+    mode = params.sslmode
+    rootcert = params.sslrootcert or os.path.expanduser("~/.postgresql/root.crt")
+    # As libpq: "require" with a root certificate file verifies the chain.
+    if mode == "require" and params.sslrootcert and os.path.exists(rootcert):
+        mode = "verify-ca"
+    if mode in ("verify-ca", "verify-full"):
+        if rootcert == "system":
+            ctx.load_default_certs()
+        elif not os.path.exists(rootcert):
+            raise OperationalError(
+                f'root certificate file "{rootcert}" does not exist; either '
+                "provide the file or change sslmode to disable server "
+                "certificate verification"
+            )
+        else:
+            ctx.load_verify_locations(rootcert)
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        ctx.check_hostname = mode == "verify-full"
+    else:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    cert = params.sslcert or os.path.expanduser("~/.postgresql/postgresql.crt")
+    if os.path.exists(cert):
+        key = params.sslkey or os.path.expanduser("~/.postgresql/postgresql.key")
+        ctx.load_cert_chain(cert, key)
+    return ctx
+
+
+def _drive(
+    sock: socket.socket,
+    flow: Generator[Any, Any, T],
+    buf: bytearray,
+    deadline: float | None = None,
+) -> T:
+    """Run a flow to its end over a blocking socket."""
+    view = memoryview(buf)
+    try:
+        step = next(flow)
+        while True:
+            if step is RECV:
+                if deadline is not None:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise TimeoutError("timeout expired")
+                    sock.settimeout(remaining)
+                n = sock.recv_into(buf)
+                if n == 0:
+                    raise ConnectionResetError(
+                        "server closed the connection unexpectedly"
+                    )
+                step = flow.send(view[:n])
+            else:
+                sock.sendall(step)
+                step = flow.send(None)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+
+
+class Connection:
+    """A blocking connection to PostgreSQL.  Make one with :func:`connect`.
+
+    Attributes:
+        notices: the latest NoticeResponse events (at most 100).
+        notifies: NotificationResponse events received so far.
+        info: the resolved connection parameters.
+    """
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        proto: ClientProtocol,
+        info: ConnParams,
+        host: str,
+        port: int,
+    ) -> None:
+        self._sock = sock
+        self._proto = proto
+        self._buf = bytearray(RECV_BUFFER_SIZE)
+        self._closed = False
+        self._notice_handlers: list[Callable[[NoticeResponse], None]] = []
+        self.info = info
+        self.host = host
+        self.port = port
+        self.notices: list[NoticeResponse] = []
+        self.notifies: list[NotificationResponse] = []
+        self.protocol_negotiation: NegotiateProtocolVersion | None = None
+
+    # -- state -------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        """True once closed by us, by the server, or by a lost connection."""
+        return self._closed
+
+    @property
+    def parameters(self) -> dict[str, str]:
+        """ParameterStatus values: server_version, TimeZone, DateStyle, ..."""
+        return self._proto.parameters
+
+    @property
+    def backend_pid(self) -> int:
+        """The server process id serving this connection (0 when unknown)."""
+        key = self._proto.backend_key
+        return key.pid if key else 0
+
+    @property
+    def transaction_status(self) -> TransactionStatus:
+        """IDLE, INTRANS, INERROR, ACTIVE, or UNKNOWN when closed."""
+        if self._closed:
+            return TransactionStatus.UNKNOWN
+        return self._proto.transaction_status
+
+    @property
+    def server_version(self) -> int:
+        """The server version as libpq's PQserverVersion (150004 for 15.4)."""
+        text = self.parameters.get("server_version", "0").split()[0]
+        parts = [
+            int("".join(ch for ch in p if ch.isdigit()) or 0) for p in text.split(".")
+        ]
+        major = parts[0]
+        minor = parts[1] if len(parts) > 1 else 0
+        return major * 10000 + minor if major >= 10 else major * 10000 + minor * 100
+
+    def add_notice_handler(self, handler: Callable[[NoticeResponse], None]) -> None:
+        """Call ``handler(notice)`` for every NoticeResponse from now on."""
+        self._notice_handlers.append(handler)
+
+    def remove_notice_handler(self, handler: Callable[[NoticeResponse], None]) -> None:
+        """Stop calling a handler given to :meth:`add_notice_handler`."""
+        self._notice_handlers.remove(handler)
+
+    def _on_async(self, event: Event) -> None:
+        if isinstance(event, NoticeResponse):
+            self.notices.append(event)
+            del self.notices[:-MAX_NOTICES]
+            for handler in self._notice_handlers:
+                handler(event)
+        elif isinstance(event, NotificationResponse):
+            self.notifies.append(event)
+        elif isinstance(event, NegotiateProtocolVersion):
+            self.protocol_negotiation = event
+
+    # -- I/O ---------------------------------------------------------------
+
+    def _run(self, flow: Generator[Any, Any, T]) -> T:
+        if self._closed:
+            flow.close()
+            raise InterfaceError("the connection is closed")
+        try:
+            return _drive(self._sock, flow, self._buf)
+        except OSError as exc:
+            self._abandon()
+            raise OperationalError(
+                f"the connection to the server was lost: {exc}"
+            ) from exc
+        except Error:
+            if self._proto.state is State.CLOSED:
+                self._abandon()
+            raise
+        except BaseException:
+            # Interrupted half-way through a message exchange: the stream's
+            # position is unknown, so the connection cannot be trusted.
+            self._abandon()
+            raise
+
+    def _abandon(self) -> None:
+        self._closed = True
+        self._proto.state = State.CLOSED
+        self._sock.close()
+
+    def execute(self, sql: str) -> Result:
+        """Run one or more SQL statements with the simple query protocol.
+
+        Returns the Result of the last statement (as libpq's PQexec).
+
+        Raises:
+            DatabaseError: the server's error, by SQLSTATE class; the
+                connection is idle and usable afterwards (unless FATAL).
+            InterfaceError: the connection is closed or busy, or the SQL
+                started a COPY (use copy_in / copy_out).
+            OperationalError: the connection was lost.
+        """
+        if self._closed:
+            raise InterfaceError("the connection is closed")
+        return self._run(query_flow(self._proto, sql, self._on_async))
+
+    def cancel(self) -> None:
+        """Ask the server to cancel the running command (CancelRequest).
+
+        Safe to call from another thread.  The cancelled command raises
+        QueryCanceled in the thread that runs it.
+
+        Raises:
+            InterfaceError: the connection is closed.
+            OperationalError: the server could not be reached.
+        """
+        key = self._proto.backend_key
+        if self._closed or key is None:
+            raise InterfaceError("the connection is closed")
+        try:
+            sock = _open_socket(
+                self.host, self.port, CANCEL_TIMEOUT, self.info.hostaddr
+            )
+            with sock:
+                sock.sendall(cancel_request(key.pid, key.secret_key))
+                sock.recv(1)  # the server closes once it has read the request
+        except OSError as exc:
+            raise OperationalError(f"could not send the cancel request: {exc}") from exc
+
+    def close(self) -> None:
+        """Send Terminate and close the socket (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if self._proto.state is not State.CLOSED:
+                self._sock.sendall(self._proto.terminate())
+        except OSError:
+            pass
+        finally:
+            self._proto.state = State.CLOSED
+            self._sock.close()
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else self._proto.state.value
+        return (
+            f"<pgcopy_fast.Connection {self.info.user}@{self.host}:{self.port} {state}>"
+        )
+
+
+def _as_operational(exc: Error) -> OperationalError:
+    if isinstance(exc, OperationalError):
+        return exc
+    # Connection failures are OperationalError whatever the SQLSTATE
+    # (a missing database is 3D000), as in libpq-based drivers.
+    err = OperationalError(str(exc))
+    err.__dict__.update(exc.__dict__)
+    return err
+
+
+def _attempt(params: ConnParams, host: str, port: int, tls: str) -> Connection:
+    """One connection attempt; ``tls`` is "no", "try" or "must"."""
+    deadline = (
+        time.monotonic() + params.connect_timeout if params.connect_timeout else None
+    )
+    where = _describe(host, port)
+    try:
+        sock = _open_socket(host, port, params.connect_timeout, params.hostaddr)
+    except OSError as exc:
+        reason = (
+            "timeout expired" if isinstance(exc, TimeoutError) else exc.strerror or exc
+        )
+        raise OperationalError(f"{where} failed: {reason}") from exc
+    cert_der: bytes | None = None
+    try:
+        if tls != "no":
+            sock.sendall(ssl_request())
+            answer = sock.recv(1)
+            if not answer:
+                raise ConnectionResetError("server closed the connection unexpectedly")
+            if parse_ssl_response(answer):
+                ctx = _tls_context(params)
+                sni = params.sslsni and not _is_ip(host)
+                name = host if (sni or params.sslmode == "verify-full") else None
+                sock = ctx.wrap_socket(sock, server_hostname=name)
+                cert_der = sock.getpeercert(binary_form=True)
+            elif tls == "must":
+                raise OperationalError(
+                    f"{where} failed: server does not support SSL, but SSL was required"
+                )
+        password = params.password
+        if password is None and params.passfile:
+            password = find_pgpass_password(
+                params.passfile, host, port, params.dbname, params.user
+            )
+        auth = Authenticator(
+            params.user,
+            password,
+            channel_binding=params.channel_binding,
+            cert_der=cert_der,
+        )
+        proto = ClientProtocol()
+        conn = Connection(sock, proto, params, host, port)
+        _drive(
+            sock,
+            startup_flow(proto, params.startup, auth, conn._on_async),
+            conn._buf,
+            deadline,
+        )
+        sock.settimeout(None)
+        return conn
+    except ssl.SSLError as exc:
+        sock.close()
+        raise OperationalError(f"{where} failed: SSL error: {exc}") from exc
+    except OSError as exc:
+        sock.close()
+        reason = "timeout expired" if isinstance(exc, TimeoutError) else exc
+        raise OperationalError(f"{where} failed: {reason}") from exc
+    except Error as exc:
+        sock.close()
+        raise _as_operational(exc) from None
+    except BaseException:
+        sock.close()
+        raise
+
+
+def _tls_plan(params: ConnParams, host: str) -> list[str]:
+    mode = params.sslmode
+    if _is_unix(host) or mode == "disable":
+        return ["no"]  # libpq ignores sslmode on Unix sockets
+    if mode == "allow":
+        return ["no", "must"]
+    if mode == "prefer":
+        return ["try", "no"]
+    return ["must"]
+
+
+def connect(dsn: str | None = None, **kwargs: Any) -> Connection:
+    """Open a connection with libpq's conventions.
+
+    ``dsn`` is a ``postgresql://`` URI or a ``key=value`` string; keyword
+    arguments (host, port, user, password, dbname, sslmode, sslrootcert,
+    sslcert, sslkey, channel_binding, application_name, connect_timeout,
+    options, passfile, ...) override it; the PG* environment variables and
+    the password file fill in what neither gives.  Several comma-separated
+    hosts are tried in turn.
+
+    Raises:
+        InterfaceError: an invalid DSN or option.
+        OperationalError: no host could be reached, or authentication failed.
+    """
+    params = resolve(dsn, **kwargs)
+    failures: list[OperationalError] = []
+    for host, port in params.hosts:
+        for tls in _tls_plan(params, host):
+            try:
+                return _attempt(params, host, port, tls)
+            except OperationalError as exc:
+                failures.append(exc)
+                # Another TLS choice can help only where pg_hba.conf refused
+                # this one (hostssl / hostnossl lines: 28000) or where TLS
+                # itself failed; a wrong password stays wrong.
+                if exc.sqlstate != "28000" and not (
+                    tls == "try" and exc.sqlstate is None
+                ):
+                    break
+    if len(failures) == 1:
+        raise failures[0]
+    err = OperationalError("\n".join(str(f) for f in failures))
+    err.__dict__.update(failures[-1].__dict__)
+    raise err from failures[-1]
