@@ -12,14 +12,18 @@ from __future__ import annotations
 
 import importlib
 import os
+import shutil
 import types
 from collections.abc import Iterator
 
 import pytest
 
+import pgcopy_fast as pcf
 import pgcopy_fast._core as selected
 import pgcopy_fast._core_py as core_py
+from pgcopy_fast.conninfo import resolve
 from pgcopy_fast.tempserver import ServerNotFound, TempServer
+from pgsetup import TLSFiles, create_roles_sql, server_options
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -64,17 +68,24 @@ class Server:
         self.user = user
         self.dbname = dbname
         self.temp = temp
+        self.tls: TLSFiles | None = None
+
+    def connect(self, **kwargs: object) -> pcf.Connection:
+        """A new pgcopy_fast connection to this server."""
+        return pcf.connect(self.dsn, **kwargs)
+
+
+@pytest.fixture
+def conn(pg_server: Server) -> Iterator[pcf.Connection]:
+    """A fresh superuser connection, closed after the test."""
+    with pg_server.connect() as c:
+        yield c
 
 
 def _server_from_env(dsn: str) -> Server:
-    parts = dict(item.split("=", 1) for item in dsn.split())
-    return Server(
-        dsn,
-        parts.get("host", "/var/run/postgresql"),
-        int(parts.get("port", "5432")),
-        parts.get("user", os.environ.get("USER", "postgres")),
-        parts.get("dbname", "postgres"),
-    )
+    params = resolve(dsn)
+    host, port = params.hosts[0]
+    return Server(dsn, host, port, params.user, params.dbname)
 
 
 @pytest.fixture(scope="session")
@@ -84,18 +95,24 @@ def pg_server() -> Iterator[Server]:
     if env_dsn:
         yield _server_from_env(env_dsn)
         return
+    tls = TLSFiles()
     try:
-        temp = TempServer().start()
+        temp = TempServer(**server_options(tls)).start()  # type: ignore[arg-type]
     except ServerNotFound as exc:
         if IN_CI:
             pytest.fail(f"no PostgreSQL for the integration tests under CI: {exc}")
         pytest.skip(f"no PostgreSQL for the integration tests: {exc}")
     try:
-        yield Server(
+        with pcf.connect(temp.dsn) as admin:
+            admin.execute(create_roles_sql())
+        server = Server(
             temp.dsn, temp.socket_dir, temp.port, temp.superuser, "postgres", temp
         )
+        server.tls = tls
+        yield server
     finally:
         temp.stop()
+        shutil.rmtree(tls.dir, ignore_errors=True)
 
 
 _integration = {"collected": 0, "passed": 0}
