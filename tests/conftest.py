@@ -17,13 +17,13 @@ import types
 from collections.abc import Iterator
 
 import pytest
+from pgsetup import TLSFiles, create_roles_sql, server_options
 
 import pgcopy_fast as pcf
 import pgcopy_fast._core as selected
 import pgcopy_fast._core_py as core_py
 from pgcopy_fast.conninfo import resolve
 from pgcopy_fast.tempserver import ServerNotFound, TempServer
-from pgsetup import TLSFiles, create_roles_sql, server_options
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 

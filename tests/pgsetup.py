@@ -96,7 +96,9 @@ class TLSFiles:
     def __init__(self) -> None:
         self.dir = tempfile.mkdtemp(prefix="pgcopy_fast-tls-")
         ca_key, ca_cert = make_ca("pgcopy_fast test CA")
-        self.server_cert, self.server_key = make_server_cert(ca_key, ca_cert, "localhost")
+        self.server_cert, self.server_key = make_server_cert(
+            ca_key, ca_cert, "localhost"
+        )
         self.ca = os.path.join(self.dir, "root.crt")
         with open(self.ca, "wb") as f:
             f.write(ca_cert.public_bytes(serialization.Encoding.PEM))

@@ -6,9 +6,9 @@ import os
 import threading
 
 import pytest
+from pgsetup import ROLES
 
 import pgcopy_fast as pcf
-from pgsetup import ROLES
 
 
 def _tcp(pg_server, role: str, **kwargs: object) -> pcf.Connection:
@@ -17,8 +17,9 @@ def _tcp(pg_server, role: str, **kwargs: object) -> pcf.Connection:
     password = {r: p for r, _, p, _ in ROLES}[role]
     kwargs.setdefault("password", password)
     kwargs.setdefault("sslmode", "disable")
-    return pcf.connect(host="127.0.0.1", port=pg_server.port, user=role,
-                       dbname="postgres", **kwargs)
+    return pcf.connect(
+        host="127.0.0.1", port=pg_server.port, user=role, dbname="postgres", **kwargs
+    )
 
 
 def _open_fds() -> int:
@@ -65,7 +66,9 @@ def _ssl_in_use(conn: pcf.Connection) -> bool:
     ("sslmode", "expect_tls"),
     [("disable", False), ("allow", False), ("prefer", True), ("require", True)],
 )
-def test_sslmodes_without_verification(pg_server, sslmode: str, expect_tls: bool) -> None:
+def test_sslmodes_without_verification(
+    pg_server, sslmode: str, expect_tls: bool
+) -> None:
     with _tcp(pg_server, "scram_user", sslmode=sslmode) as conn:
         assert _ssl_in_use(conn) is expect_tls
 
@@ -79,44 +82,65 @@ def test_allow_retries_with_tls_where_pg_hba_wants_it(pg_server) -> None:
 
 
 def test_verify_ca_and_verify_full(pg_server) -> None:
-    with _tcp(pg_server, "scram_user", sslmode="verify-ca",
-              sslrootcert=pg_server.tls.ca) as conn:
+    with _tcp(
+        pg_server, "scram_user", sslmode="verify-ca", sslrootcert=pg_server.tls.ca
+    ) as conn:
         assert _ssl_in_use(conn)
     if pg_server.tls is None:
         return
-    conn = pcf.connect(host="localhost", hostaddr="127.0.0.1", port=pg_server.port,
-                       user="scram_user", dbname="postgres",
-                       password="scr\u00e4m secret", sslmode="verify-full",
-                       sslrootcert=pg_server.tls.ca)
+    conn = pcf.connect(
+        host="localhost",
+        hostaddr="127.0.0.1",
+        port=pg_server.port,
+        user="scram_user",
+        dbname="postgres",
+        password="scr\u00e4m secret",
+        sslmode="verify-full",
+        sslrootcert=pg_server.tls.ca,
+    )
     with conn:
         assert _ssl_in_use(conn)
 
 
 def test_verify_full_refuses_the_wrong_hostname(pg_server) -> None:
-    with pytest.raises(pcf.OperationalError, match="certificate verify failed|match"):
-        _tcp(pg_server, "scram_user", sslmode="verify-full", sslrootcert=pg_server.tls.ca)
+    with pytest.raises(pcf.OperationalError, match=r"certificate verify failed|match"):
+        _tcp(
+            pg_server, "scram_user", sslmode="verify-full", sslrootcert=pg_server.tls.ca
+        )
 
 
 def test_verify_ca_refuses_a_certificate_from_another_ca(pg_server) -> None:
     with pytest.raises(pcf.OperationalError, match="certificate verify failed"):
-        _tcp(pg_server, "scram_user", sslmode="verify-ca",
-             sslrootcert=pg_server.tls.other_ca)
+        _tcp(
+            pg_server,
+            "scram_user",
+            sslmode="verify-ca",
+            sslrootcert=pg_server.tls.other_ca,
+        )
 
 
 def test_verify_ca_without_root_file_says_so(pg_server, tmp_path) -> None:
     with pytest.raises(pcf.OperationalError, match="root certificate file"):
-        _tcp(pg_server, "scram_user", sslmode="verify-ca",
-             sslrootcert=str(tmp_path / "missing.crt"))
+        _tcp(
+            pg_server,
+            "scram_user",
+            sslmode="verify-ca",
+            sslrootcert=str(tmp_path / "missing.crt"),
+        )
 
 
 def test_scram_uses_channel_binding_over_tls(pg_server) -> None:
-    with _tcp(pg_server, "scram_user", sslmode="require", channel_binding="require") as conn:
+    with _tcp(
+        pg_server, "scram_user", sslmode="require", channel_binding="require"
+    ) as conn:
         assert _ssl_in_use(conn)
     with pytest.raises(pcf.OperationalError, match="channel binding is required"):
         _tcp(pg_server, "scram_user", sslmode="disable", channel_binding="require")
 
 
-def test_server_errors_map_to_classes_and_connection_survives(conn: pcf.Connection) -> None:
+def test_server_errors_map_to_classes_and_connection_survives(
+    conn: pcf.Connection,
+) -> None:
     with pytest.raises(pcf.ProgrammingError) as info:
         conn.execute("SELEC 1")
     assert info.value.sqlstate == "42601" and info.value.position == "1"
@@ -124,7 +148,10 @@ def test_server_errors_map_to_classes_and_connection_survives(conn: pcf.Connecti
     with pytest.raises(pcf.IntegrityError) as uinfo:
         conn.execute("INSERT INTO u VALUES (1)")
     assert (uinfo.value.sqlstate, uinfo.value.constraint, uinfo.value.table) == (
-        "23505", "u_pkey", "u")
+        "23505",
+        "u_pkey",
+        "u",
+    )
     assert "Key (a)=(1) already exists." == uinfo.value.detail
     with pytest.raises(pcf.DataError) as dinfo:
         conn.execute("SELECT 1/0")
@@ -133,8 +160,10 @@ def test_server_errors_map_to_classes_and_connection_survives(conn: pcf.Connecti
 
 
 def test_execute_returns_the_last_result(conn: pcf.Connection) -> None:
-    res = conn.execute("CREATE TEMP TABLE m (a int, b text); "
-                       "INSERT INTO m VALUES (1, 'x'), (2, NULL); SELECT * FROM m ORDER BY a")
+    res = conn.execute(
+        "CREATE TEMP TABLE m (a int, b text); "
+        "INSERT INTO m VALUES (1, 'x'), (2, NULL); SELECT * FROM m ORDER BY a"
+    )
     assert res.command_tag == "SELECT 2" and res.rowcount == 2
     assert res.columns == [("a", 23), ("b", 25)]
     assert res.rows == [("1", "x"), ("2", None)]
@@ -146,7 +175,9 @@ def test_execute_returns_the_last_result(conn: pcf.Connection) -> None:
 
 def test_error_in_the_middle_stops_the_batch(conn: pcf.Connection) -> None:
     with pytest.raises(pcf.DataError):
-        conn.execute("CREATE TEMP TABLE b (a int); SELECT 1/0; INSERT INTO b VALUES (1)")
+        conn.execute(
+            "CREATE TEMP TABLE b (a int); SELECT 1/0; INSERT INTO b VALUES (1)"
+        )
     with pytest.raises(pcf.ProgrammingError):
         conn.execute("SELECT * FROM b")  # the implicit transaction rolled back
 
@@ -175,10 +206,13 @@ def test_notices_parameters_and_notifications(conn: pcf.Connection) -> None:
     assert conn.parameters["server_encoding"] == "UTF8"
     conn.execute("LISTEN chan; NOTIFY chan, 'payload'")
     assert [(n.channel, n.payload, n.pid) for n in conn.notifies] == [
-        ("chan", "payload", conn.backend_pid)]
+        ("chan", "payload", conn.backend_pid)
+    ]
 
 
-def test_cancel_from_a_thread_gives_query_canceled(pg_server, conn: pcf.Connection) -> None:
+def test_cancel_from_a_thread_gives_query_canceled(
+    pg_server, conn: pcf.Connection
+) -> None:
     pid = conn.backend_pid
 
     def cancel_when_running() -> None:
@@ -199,7 +233,9 @@ def test_cancel_from_a_thread_gives_query_canceled(pg_server, conn: pcf.Connecti
     assert conn.execute("SELECT 'still here'").rows == [("still here",)]
 
 
-def test_terminated_backend_closes_the_connection(pg_server, conn: pcf.Connection) -> None:
+def test_terminated_backend_closes_the_connection(
+    pg_server, conn: pcf.Connection
+) -> None:
     with pg_server.connect() as admin:
         admin.execute(f"SELECT pg_terminate_backend({conn.backend_pid})")
     with pytest.raises(pcf.OperationalError):
@@ -229,8 +265,13 @@ def test_connect_timeout_is_honoured() -> None:
         listener.listen(1)
         port = listener.getsockname()[1]
         with pytest.raises(pcf.OperationalError, match="timeout expired"):
-            pcf.connect(host="127.0.0.1", port=port, user="x", sslmode="disable",
-                        connect_timeout=2)
+            pcf.connect(
+                host="127.0.0.1",
+                port=port,
+                user="x",
+                sslmode="disable",
+                connect_timeout=2,
+            )
 
 
 def test_close_is_idempotent_and_later_calls_fail(conn: pcf.Connection) -> None:
@@ -244,7 +285,8 @@ def test_close_is_idempotent_and_later_calls_fail(conn: pcf.Connection) -> None:
 
 
 def test_application_name_and_options_reach_the_server(pg_server) -> None:
-    with pg_server.connect(application_name="etl job",
-                           options="-c search_path=pg_catalog") as conn:
+    with pg_server.connect(
+        application_name="etl job", options="-c search_path=pg_catalog"
+    ) as conn:
         assert conn.execute("SHOW application_name").rows == [("etl job",)]
         assert conn.execute("SHOW search_path").rows == [("pg_catalog",)]

@@ -39,14 +39,23 @@ def test_uri_with_socket_directory_ipv6_and_multiple_hosts() -> None:
         "/var/run/postgresql"
     )
     got = parse_dsn("postgresql://[::1]:5433,other:5434/db?ssl=true")
-    assert (got["host"], got["port"], got["sslmode"]) == ("::1,other", "5433,5434", "require")
+    assert (got["host"], got["port"], got["sslmode"]) == (
+        "::1,other",
+        "5433,5434",
+        "require",
+    )
     params = resolve("postgresql://a:1,b:2/db")
     assert params.hosts == [("a", 1), ("b", 2)]
 
 
 def test_keyvalue_with_quoting_and_escapes() -> None:
     got = parse_dsn(r"host = localhost password='it\'s' user=\ bob dbname='a b\\c'")
-    assert got == {"host": "localhost", "password": "it's", "user": " bob", "dbname": "a b\\c"}
+    assert got == {
+        "host": "localhost",
+        "password": "it's",
+        "user": " bob",
+        "dbname": "a b\\c",
+    }
 
 
 def test_keyvalue_errors_are_interface_errors() -> None:
@@ -60,7 +69,9 @@ def test_keyvalue_errors_are_interface_errors() -> None:
         resolve(sslmode="sometimes")
 
 
-def test_precedence_kwargs_over_dsn_over_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_precedence_kwargs_over_dsn_over_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("PGHOST", "envhost")
     monkeypatch.setenv("PGPORT", "1111")
     monkeypatch.setenv("PGUSER", "envuser")
@@ -71,7 +82,11 @@ def test_precedence_kwargs_over_dsn_over_environment(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("PGSSLMODE", "disable")
     params = resolve("host=dsnhost port=2222", port=3333)
     assert params.hosts == [("dsnhost", 3333)]
-    assert (params.user, params.dbname, params.sslmode) == ("envuser", "envdb", "disable")
+    assert (params.user, params.dbname, params.sslmode) == (
+        "envuser",
+        "envdb",
+        "disable",
+    )
     assert params.startup["application_name"] == "envapp"
     assert params.startup["options"] == "-c search_path=x"
     assert params.connect_timeout == 2.0  # libpq raises 1 second to 2
@@ -100,7 +115,10 @@ def test_pgpass_first_match_wildcards_and_escapes(tmp_path) -> None:
         "localhost:5432:db:bob:pa\\:ss\\\\\n"
         "*:*:*:bob:fallback\n",
     )
-    assert find_pgpass_password(path, "/var/run/postgresql", 5432, "db", "bob") == "pa:ss\\"
+    assert (
+        find_pgpass_password(path, "/var/run/postgresql", 5432, "db", "bob")
+        == "pa:ss\\"
+    )
     assert find_pgpass_password(path, "db.example", 5432, "db", "bob") == "fallback"
     assert find_pgpass_password(path, "db.example", 5432, "db", "carol") is None
 

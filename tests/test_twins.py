@@ -7,8 +7,10 @@ choice (they run under both ids, which costs little and keeps one rule).
 from __future__ import annotations
 
 import inspect
+import itertools
 import types
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from conftest import core_c, core_py
@@ -144,7 +146,7 @@ def test_frame_readers_agree_on_random_garbage(
     data: bytes, cuts: list[int], modes: list[bool]
 ) -> None:
     bounds = sorted({0, len(data), *(c for c in cuts if c <= len(data))})
-    pieces = [data[a:b] for a, b in zip(bounds, bounds[1:])]
+    pieces = [data[a:b] for a, b in itertools.pairwise(bounds)]
     assert _run_reader(core_py, pieces, modes) == _run_reader(core_c, pieces, modes)
 
 
