@@ -69,3 +69,14 @@ MAX_COPY_FAIL_MESSAGE = 8000
 #: Initial size of a WriteBuffer: large enough for a startup or query
 #: message without a regrowth, small enough to be free to allocate.
 WRITE_BUFFER_INITIAL_SIZE = 1024
+
+#: A COPY IN batch leaves as one CopyData message once the write buffer
+#: passes this many bytes.  256 KiB measured best on loopback (see
+#: benchmarks/threshold.py): below it the per-send system call shows in the
+#: client's CPU per row; above it the batch no longer fits in L2 and the
+#: server waits longer for its first bytes, with no gain in rows/s.
+COPY_BATCH_THRESHOLD = 256 * 1024
+#: The smallest threshold accepted: anything smaller only adds system calls.
+MIN_COPY_BATCH_THRESHOLD = 4 * 1024
+#: The chunk size of copy_from_file reads.
+COPY_FILE_CHUNK = 256 * 1024

@@ -7,18 +7,34 @@ same messages; ``tests/test_twins.py`` checks that mechanically.
 
 from __future__ import annotations
 
+import math
 import struct
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 from ._consts import (
     COPY_DATA,
     HEADER_SIZE,
     MAX_MESSAGE_LENGTH,
     MIN_MESSAGE_LENGTH,
+    PGCOPY_SIGNATURE,
     WRITE_BUFFER_INITIAL_SIZE,
 )
-from .errors import InterfaceError, ProtocolError
+from ._values import float_text, to_text
+from .errors import DecodeError, InterfaceError, ProtocolError, encode_error
 
-__all__ = ["WriteBuffer", "FrameReader", "IMPL"]
+__all__ = [
+    "IMPL",
+    "WriteBuffer",
+    "FrameReader",
+    "TextEncoder",
+    "CsvEncoder",
+    "BinaryEncoder",
+    "TextDecoder",
+    "CsvDecoder",
+    "BinaryDecoder",
+    "binary_types",
+]
 
 #: Which twin this module is (``pgcopy_fast.__impl__``).
 IMPL = "python"
@@ -173,6 +189,21 @@ class WriteBuffer:
         self._buf[start : start + 4] = _pack_i32(length)
         self._msg_start = -1
 
+    def truncate(self, size: int) -> None:
+        """Drop everything after the first ``size`` bytes (a half-written row).
+
+        Raises:
+            ValueError: ``size`` is negative or beyond the end.
+            BufferError: a view of the buffer is still alive.
+        """
+        if size < 0 or size > len(self._buf):
+            raise ValueError(
+                f"cannot truncate a buffer of {len(self._buf)} bytes to {size}"
+            )
+        del self._buf[size:]
+        if self._msg_start > size - 4:
+            self._msg_start = -1
+
     def view(self) -> memoryview:
         """Return a memoryview of the bytes written so far.
 
@@ -296,3 +327,753 @@ class FrameReader:
             end = pos + 1 + header[1]
             self._pos = end
             out.append(memoryview(self._buf)[pos + HEADER_SIZE : end])
+
+
+# -- COPY row encoders ---------------------------------------------------------
+
+_pack_len_i16 = struct.Struct(">ih").pack
+_pack_len_i32 = struct.Struct(">ii").pack
+_pack_len_i64 = struct.Struct(">iq").pack
+_pack_len_u32 = struct.Struct(">iI").pack
+_pack_len_f32 = struct.Struct(">if").pack
+_pack_len_f64 = struct.Struct(">id").pack
+_FLT_MAX = 3.4028234663852886e38
+
+
+def _check_option(name: str, value: str, allow_empty: bool = False) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, not {type(value).__name__}")
+    if allow_empty:
+        return value
+    if len(value) != 1 or len(value.encode()) != 1:
+        raise ValueError(f"{name} must be a single one-byte character")
+    if value in "\\\r\n" or value.isalnum():
+        raise ValueError(f"{name} cannot be {value!r}")
+    return value
+
+
+def _text_of(value: Any) -> str:
+    t = type(value)
+    if t is str:
+        text: str = value
+    elif t is int:
+        return str(value)
+    elif t is float:
+        return float_text(value)
+    elif t is bool:
+        return "t" if value else "f"
+    else:
+        text = to_text(value)
+    if "\x00" in text:
+        raise ValueError("PostgreSQL text cannot contain NUL characters")
+    return text
+
+
+def _row_values(row: Any, ncolumns: int) -> Sequence[Any]:
+    if type(row) is not tuple and type(row) is not list:
+        if isinstance(row, str | bytes | bytearray) or not isinstance(row, Sequence):
+            raise TypeError(f"a row must be a tuple or list, not {type(row).__name__}")
+    if ncolumns >= 0 and len(row) != ncolumns:
+        raise ValueError(
+            f"the row has {len(row)} values, the copy has {ncolumns} columns"
+        )
+    return row  # type: ignore[no-any-return]
+
+
+class _Encoder:
+    """The shared loop of the row encoders (the subclasses say how a row looks)."""
+
+    __slots__ = ("_columns", "_ncolumns", "_rows")
+    _format = ""
+
+    def __init__(self, ncolumns: int, columns: Sequence[Any] | None) -> None:
+        self._ncolumns = ncolumns
+        self._columns = tuple(columns) if columns is not None else None
+        self._rows = 0
+
+    @property
+    def rows(self) -> int:
+        """How many rows this encoder has encoded."""
+        return self._rows
+
+    def _column(self, index: int) -> Any:
+        if self._columns is not None and index < len(self._columns):
+            return self._columns[index]
+        return index
+
+    def _pg_type(self, index: int) -> str | None:
+        return None
+
+    def _encode(self, out: bytearray, values: Sequence[Any]) -> int:
+        raise NotImplementedError
+
+    def encode_row(self, buf: WriteBuffer, row: Any) -> None:
+        """Encode one row into ``buf``.
+
+        Raises:
+            EncodeError: a value (or the row itself) cannot be encoded; the
+                buffer is left as it was before the row.
+        """
+        out = buf._buf
+        start = len(out)
+        column: int = -1
+        try:
+            values = _row_values(row, self._ncolumns)
+            column = self._encode(out, values)
+        except (TypeError, ValueError, OverflowError) as exc:
+            del out[start:]
+            if column < 0:
+                column = getattr(exc, "_pgcopy_column", -1)
+            if column < 0:
+                raise encode_error(
+                    self._rows, None, None, row, exc, self._format
+                ) from exc
+            value = row[column]
+            raise encode_error(
+                self._rows,
+                self._column(column),
+                self._pg_type(column),
+                value,
+                exc,
+                self._format,
+            ) from exc
+        except BaseException:
+            del out[start:]
+            raise
+        self._rows += 1
+
+    def encode_rows(self, buf: WriteBuffer, rows: Iterator[Any], limit: int) -> bool:
+        """Encode rows from ``rows`` until ``buf`` holds ``limit`` bytes.
+
+        Returns True when the iterator is exhausted.
+
+        Raises:
+            EncodeError: as ``encode_row``; the rows before it stay in ``buf``.
+        """
+        out = buf._buf
+        for row in rows:
+            self.encode_row(buf, row)
+            if len(out) >= limit:
+                return False
+        return True
+
+    def header(self, buf: WriteBuffer) -> None:
+        """Write what opens the stream (the binary signature; nothing for text)."""
+
+    def trailer(self, buf: WriteBuffer) -> None:
+        """Write what closes the stream (the binary trailer; nothing for text)."""
+
+
+def _failed_at(exc: BaseException, index: int) -> BaseException:
+    exc._pgcopy_column = index  # type: ignore[attr-defined]
+    return exc
+
+
+class TextEncoder(_Encoder):
+    """Rows to COPY text format: tab-separated, backslash escapes, ``\\N`` NULL."""
+
+    __slots__ = ("_delimiter", "_null", "_table")
+    _format = "text"
+
+    def __init__(
+        self,
+        delimiter: str = "\t",
+        null: str = "\\N",
+        ncolumns: int = -1,
+        columns: Sequence[Any] | None = None,
+    ) -> None:
+        super().__init__(ncolumns, columns)
+        self._delimiter = _check_option("delimiter", delimiter)
+        self._null = _check_option("null", null, allow_empty=True)
+        table = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
+        table.setdefault(self._delimiter, "\\" + self._delimiter)
+        self._table = str.maketrans(table)
+
+    def _encode(self, out: bytearray, values: Sequence[Any]) -> int:
+        fields = []
+        for i, value in enumerate(values):
+            if value is None:
+                fields.append(self._null)
+                continue
+            try:
+                fields.append(_text_of(value).translate(self._table))
+            except (TypeError, ValueError, OverflowError) as exc:
+                raise _failed_at(exc, i) from None
+        out += (self._delimiter.join(fields) + "\n").encode()
+        return -1
+
+
+class CsvEncoder(_Encoder):
+    """Rows to COPY CSV format: quotes where needed, NULL as unquoted ``null``."""
+
+    __slots__ = ("_delimiter", "_null", "_quote", "_specials")
+    _format = "csv"
+
+    def __init__(
+        self,
+        delimiter: str = ",",
+        quote: str = '"',
+        null: str = "",
+        ncolumns: int = -1,
+        columns: Sequence[Any] | None = None,
+    ) -> None:
+        super().__init__(ncolumns, columns)
+        self._delimiter = _check_option("delimiter", delimiter)
+        self._quote = _check_option("quote", quote)
+        if self._quote == self._delimiter:
+            raise ValueError("quote and delimiter must differ")
+        self._null = _check_option("null", null, allow_empty=True)
+        self._specials = (self._delimiter, self._quote, "\r", "\n")
+
+    def _encode(self, out: bytearray, values: Sequence[Any]) -> int:
+        fields = []
+        quote = self._quote
+        for i, value in enumerate(values):
+            if value is None:
+                fields.append(self._null)
+                continue
+            try:
+                text = _text_of(value)
+            except (TypeError, ValueError, OverflowError) as exc:
+                raise _failed_at(exc, i) from None
+            if (
+                text == self._null
+                or text == "\\."
+                or any(c in text for c in self._specials)
+            ):
+                text = quote + text.replace(quote, quote + quote) + quote
+            fields.append(text)
+        out += (self._delimiter.join(fields) + "\n").encode()
+        return -1
+
+
+def _need(value: Any, kinds: type | tuple[type, ...], expected: str) -> None:
+    if not isinstance(value, kinds):
+        raise TypeError(f"expected {expected}, got {type(value).__name__}")
+
+
+def _enc_bool(out: bytearray, v: Any) -> None:
+    _need(v, bool, "bool")
+    out += b"\x00\x00\x00\x01\x01" if v else b"\x00\x00\x00\x01\x00"
+
+
+def _int_in(v: Any, lo: int, hi: int, pg_type: str) -> int:
+    _need(v, int, "int")
+    if v < lo or v > hi:
+        raise OverflowError(f"{v} is out of range for {pg_type}")
+    return int(v)
+
+
+def _enc_int2(out: bytearray, v: Any) -> None:
+    out += _pack_len_i16(2, _int_in(v, -0x8000, 0x7FFF, "int2"))
+
+
+def _enc_int4(out: bytearray, v: Any) -> None:
+    out += _pack_len_i32(4, _int_in(v, -0x80000000, 0x7FFFFFFF, "int4"))
+
+
+def _enc_int8(out: bytearray, v: Any) -> None:
+    out += _pack_len_i64(8, _int_in(v, -(2**63), 2**63 - 1, "int8"))
+
+
+def _enc_oid(out: bytearray, v: Any) -> None:
+    out += _pack_len_u32(4, _int_in(v, 0, 0xFFFFFFFF, "oid"))
+
+
+def _as_float(v: Any) -> float:
+    if isinstance(v, float):
+        return float(v)
+    _need(v, int, "float or int")
+    return float(v)
+
+
+def _enc_float4(out: bytearray, v: Any) -> None:
+    f = _as_float(v)
+    if math.isfinite(f) and abs(f) > _FLT_MAX:
+        raise OverflowError(f"{f!r} is out of range for float4")
+    out += _pack_len_f32(4, f)
+
+
+def _enc_float8(out: bytearray, v: Any) -> None:
+    out += _pack_len_f64(8, _as_float(v))
+
+
+def _enc_text(out: bytearray, v: Any) -> None:
+    _need(v, str, "str")
+    raw = v.encode()
+    if b"\x00" in raw:
+        raise ValueError("PostgreSQL text cannot contain NUL characters")
+    out += len(raw).to_bytes(4, "big")
+    out += raw
+
+
+def _enc_bytea(out: bytearray, v: Any) -> None:
+    _need(v, (bytes, bytearray, memoryview), "bytes, bytearray or memoryview")
+    raw = memoryview(v).cast("B") if isinstance(v, memoryview) else v
+    out += len(raw).to_bytes(4, "big")
+    out += raw
+
+
+_ENCODERS = {
+    "bool": _enc_bool,
+    "int2": _enc_int2,
+    "int4": _enc_int4,
+    "int8": _enc_int8,
+    "oid": _enc_oid,
+    "float4": _enc_float4,
+    "float8": _enc_float8,
+    "text": _enc_text,
+    "varchar": _enc_text,
+    "bpchar": _enc_text,
+    "name": _enc_text,
+    "unknown": _enc_text,
+    "bytea": _enc_bytea,
+}
+
+
+def binary_types() -> frozenset[str]:
+    """The canonical type names this twin has binary codecs for."""
+    return frozenset(_ENCODERS)
+
+
+def _codecs(table: dict[str, Any], types: Sequence[str]) -> list[Any]:
+    if isinstance(types, str) or not isinstance(types, Sequence):
+        raise TypeError("types must be a sequence of canonical type names")
+    out = []
+    for name in types:
+        if name not in table:
+            raise InterfaceError(f"no binary codec for type {name!r}")
+        out.append(table[name])
+    return out
+
+
+class BinaryEncoder(_Encoder):
+    """Rows to COPY binary format, each value converted to its column's type."""
+
+    __slots__ = ("_encoders", "_types", "_count")
+    _format = "binary"
+
+    def __init__(
+        self, types: Sequence[str], columns: Sequence[Any] | None = None
+    ) -> None:
+        self._encoders = _codecs(_ENCODERS, types)
+        super().__init__(len(self._encoders), columns)
+        self._types = tuple(types)
+        self._count = len(self._types).to_bytes(2, "big")
+
+    def _pg_type(self, index: int) -> str | None:
+        return self._types[index]
+
+    def _encode(self, out: bytearray, values: Sequence[Any]) -> int:
+        out += self._count
+        for i, (encode, value) in enumerate(zip(self._encoders, values, strict=True)):
+            if value is None:
+                out += b"\xff\xff\xff\xff"
+                continue
+            try:
+                encode(out, value)
+            except (TypeError, ValueError, OverflowError) as exc:
+                raise _failed_at(exc, i) from None
+        return -1
+
+    def header(self, buf: WriteBuffer) -> None:
+        """Write the signature, flags and empty header extension."""
+        buf._buf += PGCOPY_SIGNATURE + b"\x00\x00\x00\x00\x00\x00\x00\x00"
+
+    def trailer(self, buf: WriteBuffer) -> None:
+        """Write the field count -1 that ends the stream."""
+        buf._buf += b"\xff\xff"
+
+
+# -- COPY row decoders ---------------------------------------------------------
+
+_UNESCAPE = {
+    ord("b"): "\b", ord("f"): "\f", ord("n"): "\n", ord("r"): "\r",
+    ord("t"): "\t", ord("v"): "\v",
+}  # fmt: skip
+
+
+def _decode_utf8(raw: bytes, row: int, column: int) -> str:
+    try:
+        return raw.decode()
+    except UnicodeDecodeError as exc:
+        raise DecodeError(
+            f"row {row}, column {column}: invalid UTF-8: {exc.reason}",
+            row_index=row,
+            column=column,
+        ) from None
+
+
+def _unescape_text(raw: bytes, row: int, column: int) -> str:
+    out = bytearray()
+    i, n = 0, len(raw)
+    while i < n:
+        c = raw[i]
+        if c != 0x5C or i + 1 >= n:
+            out.append(c)
+            i += 1
+            continue
+        nxt = raw[i + 1]
+        if nxt in _UNESCAPE:
+            out += _UNESCAPE[nxt].encode()
+            i += 2
+        elif 0x30 <= nxt <= 0x37:
+            j = i + 1
+            value = 0
+            while j < n and j < i + 4 and 0x30 <= raw[j] <= 0x37:
+                value = value * 8 + raw[j] - 0x30
+                j += 1
+            out.append(value & 0xFF)
+            i = j
+        elif nxt == 0x78 and i + 2 < n and chr(raw[i + 2]) in "0123456789abcdefABCDEF":
+            j = i + 2
+            value = 0
+            while j < n and j < i + 4 and chr(raw[j]) in "0123456789abcdefABCDEF":
+                value = value * 16 + int(chr(raw[j]), 16)
+                j += 1
+            out.append(value)
+            i = j
+        else:
+            out.append(nxt)
+            i += 2
+    return _decode_utf8(bytes(out), row, column)
+
+
+class _Decoder:
+    __slots__ = ("_carry", "_rows")
+
+    def __init__(self) -> None:
+        self._carry = b""
+        self._rows = 0
+
+    @property
+    def rows(self) -> int:
+        """How many rows this decoder has decoded."""
+        return self._rows
+
+    def finish(self) -> None:
+        """Check that the stream ended on a row boundary.
+
+        Raises:
+            DecodeError: bytes of an incomplete row are left over.
+        """
+        if self._carry:
+            raise DecodeError(
+                f"the COPY data ends in the middle of row {self._rows}",
+                row_index=self._rows,
+            )
+
+
+class TextDecoder(_Decoder):
+    """COPY text format to tuples of ``str | None``."""
+
+    __slots__ = ("_delimiter", "_null")
+
+    def __init__(self, delimiter: str = "\t", null: str = "\\N") -> None:
+        super().__init__()
+        self._delimiter = _check_option("delimiter", delimiter).encode()
+        self._null = _check_option("null", null, allow_empty=True).encode()
+
+    def _split(self, line: bytes) -> list[bytes]:
+        if b"\\" not in line:
+            return line.split(self._delimiter)
+        fields, start, i, n = [], 0, 0, len(line)
+        delim = self._delimiter[0]
+        while i < n:
+            c = line[i]
+            if c == 0x5C:
+                i += 2
+            elif c == delim:
+                fields.append(line[start:i])
+                i += 1
+                start = i
+            else:
+                i += 1
+        fields.append(line[start:n])
+        return fields
+
+    def decode(self, payloads: Sequence[bytes | memoryview]) -> list[tuple[Any, ...]]:
+        """Decode every complete row in ``payloads`` (plus earlier leftovers).
+
+        Raises:
+            DecodeError: invalid UTF-8.
+        """
+        data = self._carry + b"".join(payloads)
+        rows: list[tuple[Any, ...]] = []
+        start = 0
+        null = self._null
+        while True:
+            end = data.find(b"\n", start)
+            if end < 0:
+                break
+            line = data[start:end]
+            start = end + 1
+            row = self._rows
+            rows.append(tuple(
+                None if field == null
+                else (_unescape_text(field, row, i) if b"\\" in field
+                      else _decode_utf8(field, row, i))
+                for i, field in enumerate(self._split(line))
+            ))  # fmt: skip
+            self._rows += 1
+        self._carry = data[start:]
+        return rows
+
+
+class CsvDecoder(_Decoder):
+    """COPY CSV format to tuples of ``str | None`` (quoted values are never NULL)."""
+
+    __slots__ = ("_delimiter", "_null", "_quote")
+
+    def __init__(self, delimiter: str = ",", quote: str = '"', null: str = "") -> None:
+        super().__init__()
+        self._delimiter = ord(_check_option("delimiter", delimiter))
+        self._quote = ord(_check_option("quote", quote))
+        self._null = _check_option("null", null, allow_empty=True).encode()
+
+    def _parse(self, data: bytes, start: int) -> tuple[list[Any], int] | None:
+        fields: list[Any] = []
+        n = len(data)
+        i = start
+        delim, quote = self._delimiter, self._quote
+        while True:
+            if i < n and data[i] == quote:
+                buf = bytearray()
+                i += 1
+                while True:
+                    if i >= n:
+                        return None
+                    c = data[i]
+                    if c == quote:
+                        if i + 1 < n and data[i + 1] == quote:
+                            buf.append(quote)
+                            i += 2
+                            continue
+                        i += 1
+                        break
+                    buf.append(c)
+                    i += 1
+                # text after the closing quote, up to the delimiter, belongs
+                # to the same field (PostgreSQL accepts "ab"c as abc)
+                while i < n and data[i] not in (delim, 0x0A, 0x0D):
+                    buf.append(data[i])
+                    i += 1
+                fields.append(bytes(buf))
+            else:
+                j = i
+                while j < n and data[j] not in (delim, 0x0A, 0x0D):
+                    j += 1
+                raw = data[i:j]
+                fields.append(None if raw == self._null else raw)
+                i = j
+            if i >= n:
+                return None
+            c = data[i]
+            if c == delim:
+                i += 1
+                continue
+            if c == 0x0D:
+                i += 1
+                if i < n and data[i] == 0x0A:
+                    i += 1
+                elif i >= n:
+                    return None
+            else:
+                i += 1
+            return fields, i
+
+    def decode(self, payloads: Sequence[bytes | memoryview]) -> list[tuple[Any, ...]]:
+        """Decode every complete row in ``payloads`` (plus earlier leftovers).
+
+        Raises:
+            DecodeError: invalid UTF-8.
+        """
+        data = self._carry + b"".join(payloads)
+        rows: list[tuple[Any, ...]] = []
+        start = 0
+        while start < len(data):
+            parsed = self._parse(data, start)
+            if parsed is None:
+                break
+            fields, start = parsed
+            row = self._rows
+            rows.append(
+                tuple(
+                    None if f is None else _decode_utf8(f, row, i)
+                    for i, f in enumerate(fields)
+                )
+            )
+            self._rows += 1
+        self._carry = data[start:]
+        return rows
+
+
+_unpack_i16 = struct.Struct(">h").unpack_from
+_unpack_i64 = struct.Struct(">q").unpack_from
+_unpack_u32 = struct.Struct(">I").unpack_from
+_unpack_f32 = struct.Struct(">f").unpack_from
+_unpack_f64 = struct.Struct(">d").unpack_from
+
+
+def _dec_bool(raw: bytes) -> bool:
+    if len(raw) != 1:
+        raise ValueError(f"bool has 1 byte, got {len(raw)}")
+    return raw[0] != 0
+
+
+def _fixed(size: int, unpack: Any, name: str) -> Any:
+    def decode(raw: bytes) -> Any:
+        if len(raw) != size:
+            raise ValueError(f"{name} has {size} bytes, got {len(raw)}")
+        return unpack(raw)[0]
+
+    return decode
+
+
+def _dec_text(raw: bytes) -> str:
+    return raw.decode()
+
+
+_DECODERS: dict[str, Any] = {
+    "bool": _dec_bool,
+    "int2": _fixed(2, _unpack_i16, "int2"),
+    "int4": _fixed(4, _unpack_i32, "int4"),
+    "int8": _fixed(8, _unpack_i64, "int8"),
+    "oid": _fixed(4, _unpack_u32, "oid"),
+    "float4": _fixed(4, _unpack_f32, "float4"),
+    "float8": _fixed(8, _unpack_f64, "float8"),
+    "text": _dec_text,
+    "varchar": _dec_text,
+    "bpchar": _dec_text,
+    "name": _dec_text,
+    "unknown": _dec_text,
+    "bytea": bytes,
+}
+
+
+class BinaryDecoder(_Decoder):
+    """COPY binary format to tuples: Python values with ``types``, bytes without."""
+
+    __slots__ = ("_decoders", "_header_done", "_done", "_types")
+
+    def __init__(self, types: Sequence[str] | None = None) -> None:
+        super().__init__()
+        self._types = tuple(types) if types is not None else None
+        self._decoders = _codecs(_DECODERS, types) if types is not None else None
+        self._header_done = False
+        self._done = False
+
+    @property
+    def done(self) -> bool:
+        """True once the trailer was read."""
+        return self._done
+
+    def _header(self, data: bytes) -> int:
+        # Returns the offset after the header, or -1 while it is incomplete.
+        if len(data) < 19:
+            if not PGCOPY_SIGNATURE.startswith(data[:11]):
+                raise DecodeError("the binary COPY signature is missing")
+            return -1
+        if data[:11] != PGCOPY_SIGNATURE:
+            raise DecodeError("the binary COPY signature is missing")
+        flags = _unpack_i32(data, 11)[0]
+        if flags & 0xFFFF0000:
+            raise DecodeError(
+                f"unknown critical flags in the binary COPY header: {flags:#x}"
+            )
+        ext: int = _unpack_i32(data, 15)[0]
+        if ext < 0:
+            raise DecodeError("negative binary COPY header extension length")
+        if len(data) < 19 + ext:
+            return -1
+        return 19 + ext
+
+    def decode(self, payloads: Sequence[bytes | memoryview]) -> list[tuple[Any, ...]]:
+        """Decode every complete row in ``payloads`` (plus earlier leftovers).
+
+        Raises:
+            DecodeError: a bad header, a field count or length that does not
+                fit, a value of the wrong size for its type, data after the
+                trailer.
+        """
+        data = self._carry + b"".join(payloads)
+        pos = 0
+        if not self._header_done:
+            pos = self._header(data)
+            if pos < 0:
+                self._carry = data
+                return []
+            self._header_done = True
+        rows: list[tuple[Any, ...]] = []
+        n = len(data)
+        decoders = self._decoders
+        while pos < n:
+            if self._done:
+                raise DecodeError("data after the binary COPY trailer")
+            if pos + 2 > n:
+                break
+            count = _unpack_i16(data, pos)[0]
+            if count == -1:
+                self._done = True
+                pos += 2
+                continue
+            if count < 0 or (decoders is not None and count != len(decoders)):
+                raise DecodeError(
+                    f"row {self._rows} has {count} fields"
+                    + (f", expected {len(decoders)}" if decoders is not None else ""),
+                    row_index=self._rows,
+                )
+            p = pos + 2
+            values: list[Any] = []
+            for i in range(count):
+                if p + 4 > n:
+                    break
+                length = _unpack_i32(data, p)[0]
+                p += 4
+                if length == -1:
+                    values.append(None)
+                    continue
+                if length < 0:
+                    raise DecodeError(
+                        f"row {self._rows}, column {i}: negative field length {length}",
+                        row_index=self._rows,
+                        column=i,
+                    )
+                if p + length > n:
+                    break
+                raw = data[p : p + length]
+                p += length
+                if decoders is None:
+                    values.append(raw)
+                    continue
+                try:
+                    values.append(decoders[i](raw))
+                except (ValueError, struct.error) as exc:
+                    assert self._types is not None
+                    raise DecodeError(
+                        f"row {self._rows}, column {i}: cannot decode "
+                        f"{self._types[i]}: {exc}",
+                        row_index=self._rows,
+                        column=i,
+                        pg_type=self._types[i],
+                    ) from None
+            else:
+                rows.append(tuple(values))
+                self._rows += 1
+                pos = p
+                continue
+            break
+        self._carry = data[pos:]
+        return rows
+
+    def finish(self) -> None:
+        """Check that the stream ended with its trailer.
+
+        Raises:
+            DecodeError: the stream is truncated.
+        """
+        super().finish()
+        if not self._done:
+            raise DecodeError(
+                "the binary COPY data ends without its trailer", row_index=self._rows
+            )

@@ -7,8 +7,10 @@ asks for it, and keeps the session's notices and notifications.
 
 from __future__ import annotations
 
+import io
 import ipaddress
 import os
+import select
 import socket
 import ssl
 import time
@@ -16,8 +18,10 @@ from collections.abc import Callable, Generator
 from types import TracebackType
 from typing import Any, TypeVar
 
+from ._consts import COPY_BATCH_THRESHOLD, COPY_FILE_CHUNK
 from .auth import Authenticator
 from .conninfo import ConnParams, find_pgpass_password, resolve
+from .copy import CopyIn, CopyOut
 from .errors import Error, InterfaceError, OperationalError
 from .events import (
     Event,
@@ -177,6 +181,9 @@ class Connection:
         self.notices: list[NoticeResponse] = []
         self.notifies: list[NotificationResponse] = []
         self.protocol_negotiation: NegotiateProtocolVersion | None = None
+        self._poller = select.poll() if hasattr(select, "poll") else None
+        if self._poller is not None:
+            self._poller.register(sock, select.POLLIN)
 
     # -- state -------------------------------------------------------------
 
@@ -260,6 +267,146 @@ class Connection:
         self._closed = True
         self._proto.state = State.CLOSED
         self._sock.close()
+
+    def _send_buffer(self, buf: Any) -> None:
+        """Send a WriteBuffer's contents (the COPY IN batches)."""
+        try:
+            with buf.view() as view:
+                self._sock.sendall(view)
+        except OSError as exc:
+            self._abandon()
+            raise OperationalError(
+                f"the connection to the server was lost: {exc}"
+            ) from exc
+        except BaseException:
+            # Interrupted inside sendall: part of a message may be on the wire.
+            self._abandon()
+            raise
+
+    def _poll(self) -> bool:
+        """Receive what the server already sent, without waiting.
+
+        Returns True when bytes were received.
+        """
+        sock = self._sock
+        if isinstance(sock, ssl.SSLSocket) and sock.pending():
+            ready = True
+        elif self._poller is not None:
+            ready = bool(self._poller.poll(0))
+        else:
+            ready = bool(select.select([sock], [], [], 0)[0])
+        if not ready:
+            return False
+        try:
+            sock.setblocking(False)
+            try:
+                n = sock.recv_into(self._buf)
+            except (BlockingIOError, ssl.SSLWantReadError):
+                return False
+            finally:
+                sock.setblocking(True)
+        except OSError as exc:
+            self._abandon()
+            raise OperationalError(
+                f"the connection to the server was lost: {exc}"
+            ) from exc
+        if n == 0:
+            self._abandon()
+            raise OperationalError(
+                "the connection to the server was lost: server closed it"
+            )
+        self._proto.receive_data(memoryview(self._buf)[:n])
+        return True
+
+    # -- COPY ----------------------------------------------------------------
+
+    def copy_in(
+        self,
+        sql: str,
+        types: Any = None,
+        *,
+        format: str | None = None,
+        threshold: int = COPY_BATCH_THRESHOLD,
+        delimiter: str | None = None,
+        null: str | None = None,
+        quote: str | None = None,
+        columns: Any = None,
+    ) -> CopyIn:
+        """Start ``COPY ... FROM STDIN`` and return its :class:`CopyIn`.
+
+        ``types`` (names or OIDs, one per column) are needed to encode rows
+        in binary; the row format follows the statement's FORMAT (or
+        ``format=``, which wins).  ``delimiter`` / ``null`` / ``quote`` must
+        match the options the statement uses.  ``threshold`` is the batch
+        size in bytes of each CopyData message.
+
+        Raises:
+            InterfaceError: the statement is not COPY FROM STDIN (the
+                connection is left idle), or the options do not fit.
+            DatabaseError: the server rejected the statement.
+        """
+        return CopyIn(
+            self,
+            sql,
+            types,
+            format=format,
+            threshold=threshold,
+            delimiter=delimiter,
+            null=null,
+            quote=quote,
+            columns=columns,
+        )
+
+    def copy_out(
+        self,
+        sql: str,
+        types: Any = None,
+        *,
+        format: str | None = None,
+        delimiter: str | None = None,
+        null: str | None = None,
+        quote: str | None = None,
+    ) -> CopyOut:
+        """Start ``COPY ... TO STDOUT`` and return its :class:`CopyOut`.
+
+        Raises:
+            InterfaceError: the statement is not COPY TO STDOUT (the
+                connection is left idle), or the options do not fit.
+            DatabaseError: the server rejected the statement.
+        """
+        return CopyOut(
+            self, sql, types, format=format, delimiter=delimiter, null=null, quote=quote
+        )
+
+    def copy_from_file(
+        self, sql: str, fileobj: Any, *, chunk_size: int = COPY_FILE_CHUNK
+    ) -> int:
+        """Stream a file (binary or text mode) into ``COPY ... FROM STDIN``.
+
+        Returns the server's row count.
+
+        Raises:
+            DatabaseError: the server rejected the data; nothing is committed.
+        """
+        with self.copy_in(sql) as cp:
+            while chunk := fileobj.read(chunk_size):
+                cp.write(chunk)
+        return cp.rowcount
+
+    def copy_to_file(self, sql: str, fileobj: Any) -> int:
+        """Stream ``COPY ... TO STDOUT`` into a file (binary or text mode).
+
+        Returns the server's row count.
+
+        Raises:
+            DatabaseError: the server failed during the copy.
+        """
+        text_mode = isinstance(fileobj, io.TextIOBase)
+        with self.copy_out(sql) as out:
+            for payloads in out.read_batches():
+                data = b"".join(payloads)
+                fileobj.write(data.decode() if text_mode else data)
+        return out.rowcount
 
     def execute(self, sql: str) -> Result:
         """Run one or more SQL statements with the simple query protocol.

@@ -16,6 +16,7 @@ __all__ = [
     "DatabaseError",
     "DataError",
     "EncodeError",
+    "DecodeError",
     "OperationalError",
     "QueryCanceled",
     "ProtocolError",
@@ -135,6 +136,55 @@ class EncodeError(DataError, ValueError):
         self.column = column
         self.pg_type = pg_type
         self.value_type = value_type
+
+
+class DecodeError(DataError, ValueError):
+    """COPY data that cannot be decoded: truncated, malformed, or not the type.
+
+    Attributes: ``row_index`` (0-based row of this copy, where known),
+    ``column`` (0-based position, where known) and ``pg_type``.  The
+    protocol stream itself is intact, so the connection stays usable.
+    """
+
+    row_index: int | None = None
+    pg_type: str | None = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        row_index: int | None = None,
+        column: Any = None,
+        pg_type: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.row_index = row_index
+        self.column = column
+        self.pg_type = pg_type
+
+
+def encode_error(
+    row_index: int,
+    column: Any,
+    pg_type: str | None,
+    value: object,
+    cause: BaseException,
+    fmt: str,
+) -> EncodeError:
+    """The EncodeError for a value that failed; both kernel twins use it."""
+    target = pg_type if pg_type is not None else f"COPY {fmt} format"
+    value_type = type(value).__name__
+    err = EncodeError(
+        f"row {row_index}, column {column!r}: cannot encode {value_type} "
+        f"as {target}: {cause}",
+        row_index=row_index,
+        column=column,
+        pg_type=pg_type,
+        value_type=value_type,
+    )
+    err.__cause__ = cause
+    return err
 
 
 class OperationalError(DatabaseError):

@@ -32,7 +32,17 @@ from .events import (
 )
 from .protocol import ClientProtocol, State
 
-__all__ = ["RECV", "Flow", "Result", "startup_flow", "query_flow", "next_event"]
+__all__ = [
+    "RECV",
+    "Result",
+    "startup_flow",
+    "query_flow",
+    "next_event",
+    "copy_start_flow",
+    "copy_end_flow",
+    "copy_in_events",
+    "copy_out_flow",
+]
 
 
 class _Recv:
@@ -148,3 +158,151 @@ def query_flow(
             pass  # the rest of a refused COPY OUT
         else:
             on_async(event)
+
+
+def _refuse_copy(
+    proto: ClientProtocol, event: Event
+) -> Generator[bytes | _Recv, bytes | None, None]:
+    """Leave a COPY that the caller did not ask for (wrong direction)."""
+    if isinstance(event, CopyInResponse):
+        yield proto.copy_fail("pgcopy_fast: this COPY goes the other way")
+    elif isinstance(event, CopyBothResponse):
+        yield proto.copy_done()
+    # CopyOut: the CopyData and CopyDone that follow are skipped by the caller.
+
+
+def copy_start_flow(
+    proto: ClientProtocol, sql: str, direction: str, on_async: AsyncHandler
+) -> Generator[bytes | _Recv, bytes | None, CopyInResponse | CopyOutResponse]:
+    """Send the query and read up to the CopyInResponse / CopyOutResponse.
+
+    Statements before the COPY in the same query string run first.  A COPY
+    in the other direction, copy-both, or no COPY at all is refused after
+    the server is idle again.
+
+    Raises:
+        InterfaceError: the statement is not a COPY in ``direction``.
+        DatabaseError: the server's error, raised once it is idle again.
+    """
+    wanted = CopyInResponse if direction == "in" else CopyOutResponse
+    yield proto.query(sql)
+    error: Error | None = None
+    while True:
+        event = yield from next_event(proto)
+        if isinstance(event, wanted) and error is None:
+            return event
+        if isinstance(event, CopyInResponse | CopyOutResponse | CopyBothResponse):
+            if isinstance(event, CopyBothResponse):
+                what = "copy-both mode (replication) is not supported"
+            elif direction == "in":
+                what = (
+                    "copy_in() needs COPY ... FROM STDIN; use copy_out() for TO STDOUT"
+                )
+            else:
+                what = (
+                    "copy_out() needs COPY ... TO STDOUT; use copy_in() for FROM STDIN"
+                )
+            error = error or InterfaceError(what)
+            yield from _refuse_copy(proto, event)
+        elif isinstance(event, ErrorResponse):
+            server_error = error_from_fields(event.fields)
+            if proto.state is State.CLOSED:
+                raise server_error
+            if error is None or isinstance(error, InterfaceError):
+                error = server_error if error is None else error
+        elif isinstance(event, ReadyForQuery):
+            kind = "FROM STDIN" if direction == "in" else "TO STDOUT"
+            raise error or InterfaceError(f"the statement did not start a COPY {kind}")
+        elif isinstance(
+            event, RowDescription | DataRow | CommandComplete | EmptyQueryResponse
+        ):
+            pass  # results of statements before the COPY
+        elif isinstance(event, CopyData | CopyDone):
+            pass  # a refused COPY OUT's data
+        else:
+            on_async(event)
+
+
+def copy_end_flow(
+    proto: ClientProtocol, on_async: AsyncHandler, pending: Error | None = None
+) -> Generator[bytes | _Recv, bytes | None, int]:
+    """After CopyDone / CopyFail / a server error: read up to ReadyForQuery.
+
+    Returns the row count of the COPY's CommandComplete.  Statements after
+    the COPY in the same query string run to their end, as libpq's
+    PQgetResult loop does.
+
+    Raises:
+        DatabaseError: ``pending``, or the first server error.
+        InterfaceError: a second COPY in the same query string.
+    """
+    rowcount = -1
+    error = pending
+    while True:
+        event = yield from next_event(proto)
+        if isinstance(event, CommandComplete):
+            if rowcount < 0 and event.tag.startswith("COPY"):
+                rowcount = event.rowcount
+        elif isinstance(event, ErrorResponse):
+            server_error = error_from_fields(event.fields)
+            if proto.state is State.CLOSED:
+                raise error or server_error
+            error = error or server_error
+        elif isinstance(event, ReadyForQuery):
+            if error is not None:
+                raise error
+            return rowcount
+        elif isinstance(event, CopyInResponse | CopyOutResponse | CopyBothResponse):
+            error = error or InterfaceError(
+                "only one COPY per query string is supported"
+            )
+            yield from _refuse_copy(proto, event)
+        elif isinstance(
+            event, RowDescription | DataRow | EmptyQueryResponse | CopyData | CopyDone
+        ):
+            pass
+        else:
+            on_async(event)
+
+
+def copy_in_events(
+    proto: ClientProtocol, on_async: AsyncHandler
+) -> ErrorResponse | None:
+    """Handle what the server sent during COPY IN, without waiting for more.
+
+    Returns the ErrorResponse if the server already gave up on the copy
+    (a constraint violation at row 10 of 10 million, say).
+    """
+    while True:
+        event = proto.next_event()
+        if event is NEED_DATA:
+            return None
+        if isinstance(event, ErrorResponse):
+            return event
+        on_async(event)  # type: ignore[arg-type]
+
+
+def copy_out_flow(
+    proto: ClientProtocol, on_async: AsyncHandler
+) -> Generator[bytes | _Recv, bytes | None, list[memoryview] | int]:
+    """The next CopyData payloads (a non-empty list), or at the end the row count.
+
+    Raises:
+        DatabaseError: the server failed during the copy (raised once idle).
+    """
+    while True:
+        payloads = proto.drain_copy_data()
+        if payloads:
+            return payloads
+        event = yield from next_event(proto)
+        if isinstance(event, CopyData):
+            return [event.data]  # type: ignore[list-item]
+        if isinstance(event, CopyDone):
+            return (yield from copy_end_flow(proto, on_async))
+        if isinstance(event, ErrorResponse):
+            return (
+                yield from copy_end_flow(
+                    proto, on_async, error_from_fields(event.fields)
+                )
+            )
+        on_async(event)

@@ -1,0 +1,524 @@
+"""The ``CopyIn`` / ``CopyOut`` facade over the protocol core and the kernels.
+
+State, argument checks and the COPY decisions live here once; the row
+loops run in the selected kernel twin (``_core``), and the message flows in
+``flows.py``.  The connection object supplies the I/O (``_run``,
+``_send_buffer``, ``_poll``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from . import _core
+from ._consts import COPY_BATCH_THRESHOLD, HEADER_SIZE, MIN_COPY_BATCH_THRESHOLD
+from .errors import (
+    DatabaseError,
+    Error,
+    InterfaceError,
+    QueryCanceled,
+    error_from_fields,
+)
+from .events import CopyInResponse, CopyOutResponse
+from .flows import copy_end_flow, copy_in_events, copy_out_flow, copy_start_flow
+from .pgtypes import canonical_types
+
+if TYPE_CHECKING:
+    from .connection import Connection
+
+__all__ = ["CopyIn", "CopyOut", "statement_format"]
+
+_FORMAT_OPTION = re.compile(r"\bformat\s*[\s(,]?\s*['\"]?(text|csv|binary)\b", re.I)
+_LEGACY_KEYWORD = re.compile(r"\b(binary|csv)\b", re.I)
+_LITERALS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"")
+_FORMATS = ("text", "csv", "binary")
+
+
+def statement_format(sql: str) -> str | None:
+    """The FORMAT a COPY statement asks for (also the old BINARY / CSV keywords).
+
+    Returns ``"text"``, ``"csv"``, ``"binary"`` or None when it says nothing.
+    """
+    match = _FORMAT_OPTION.search(sql)
+    if match:
+        return match.group(1).lower()
+    match = _LEGACY_KEYWORD.search(_LITERALS.sub("''", sql))
+    return match.group(1).lower() if match else None
+
+
+def _check_format(fmt: str | None) -> str | None:
+    if fmt is None:
+        return None
+    if not isinstance(fmt, str) or fmt.lower() not in _FORMATS:
+        raise InterfaceError(f"format must be 'text', 'csv' or 'binary', not {fmt!r}")
+    return fmt.lower()
+
+
+def _options(
+    fmt: str, delimiter: str | None, null: str | None, quote: str | None
+) -> dict[str, str]:
+    opts: dict[str, str] = {}
+    if fmt == "binary":
+        if delimiter is not None or null is not None or quote is not None:
+            raise InterfaceError(
+                "delimiter, null and quote do not apply to binary COPY"
+            )
+        return opts
+    if quote is not None and fmt != "csv":
+        raise InterfaceError("quote applies to CSV only")
+    for key, value in (("delimiter", delimiter), ("null", null), ("quote", quote)):
+        if value is not None:
+            opts[key] = value
+    return opts
+
+
+def _copy_format(
+    response: CopyInResponse | CopyOutResponse, wanted: str | None, sql: str
+) -> str:
+    # The server knows binary from text; it reports CSV as text, so only the
+    # statement (or format=) can tell CSV.
+    fmt = wanted or statement_format(sql)
+    if response.format == 1:
+        return "binary"
+    return "text" if fmt in (None, "binary") else fmt
+
+
+class CopyIn:
+    """COPY FROM STDIN in progress.  Made by ``Connection.copy_in()``.
+
+    Rows are encoded by the kernel into one write buffer, which leaves as a
+    single CopyData message whenever it passes ``threshold`` bytes.  Leaving
+    a ``with`` block normally ends the copy (CopyDone); leaving it by an
+    exception sends CopyFail and re-raises.
+
+    Attributes:
+        format: ``"text"``, ``"csv"`` or ``"binary"``.
+        column_formats: per-column format codes (0 text, 1 binary).
+        ncolumns: the number of columns the server expects.
+        rowcount: the rows the server reported once closed, else -1.
+    """
+
+    def __init__(
+        self,
+        conn: Connection,
+        sql: str,
+        types: Sequence[str | int] | None = None,
+        *,
+        format: str | None = None,
+        threshold: int = COPY_BATCH_THRESHOLD,
+        delimiter: str | None = None,
+        null: str | None = None,
+        quote: str | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> None:
+        wanted = _check_format(format)
+        if not isinstance(threshold, int) or threshold < MIN_COPY_BATCH_THRESHOLD:
+            raise InterfaceError(
+                f"threshold must be an int of at least {MIN_COPY_BATCH_THRESHOLD}"
+            )
+        canonical = canonical_types(types)
+        self._conn = conn
+        self._threshold = threshold
+        self._open = False
+        self.rowcount = -1
+        response = conn._run(copy_start_flow(conn._proto, sql, "in", conn._on_async))
+        assert isinstance(response, CopyInResponse)
+        self._open = True
+        self.format = _copy_format(response, wanted, sql)
+        self.column_formats = response.column_formats
+        self.ncolumns = len(response.column_formats)
+        try:
+            self._encoder = self._make_encoder(
+                canonical, delimiter, null, quote, columns
+            )
+        except BaseException as exc:
+            self.abort(f"{type(exc).__name__}: {exc}")
+            raise
+        self._buf = _core.WriteBuffer(threshold + threshold // 4)
+        self._buf.start_message(b"d")
+        self._header_pending = self.format == "binary"
+        self._wrote_header = False
+
+    def _make_encoder(
+        self,
+        types: Sequence[str] | None,
+        delimiter: str | None,
+        null: str | None,
+        quote: str | None,
+        columns: Sequence[str] | None,
+    ) -> Any:
+        opts = _options(self.format, delimiter, null, quote)
+        if types is not None and len(types) != self.ncolumns:
+            raise InterfaceError(
+                f"{len(types)} types given for a COPY of {self.ncolumns} columns"
+            )
+        try:
+            if self.format == "binary":
+                return (
+                    _core.BinaryEncoder(types, columns) if types is not None else None
+                )
+            if self.format == "csv":
+                return _core.CsvEncoder(**opts, ncolumns=self.ncolumns, columns=columns)
+            return _core.TextEncoder(**opts, ncolumns=self.ncolumns, columns=columns)
+        except (TypeError, ValueError) as exc:
+            raise InterfaceError(str(exc)) from exc
+
+    # -- writing -------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if not self._open:
+            raise InterfaceError("this COPY is finished; no more data can be written")
+
+    def _need_encoder(self) -> Any:
+        self._check_open()
+        if self._encoder is None:
+            raise InterfaceError(
+                "binary COPY needs types= to encode rows; write() takes raw data"
+            )
+        if self._header_pending:
+            self._encoder.header(self._buf)
+            self._header_pending = False
+            self._wrote_header = True
+        return self._encoder
+
+    def _flush(self) -> None:
+        buf = self._buf
+        if len(buf) > HEADER_SIZE:
+            buf.end_message()
+            self._conn._send_buffer(buf)
+            buf.clear()
+            buf.start_message(b"d")
+            self._check_server()
+
+    def _check_server(self) -> None:
+        # The server may have given up already (a constraint violation at row
+        # 10 of 10 million): look without blocking, and stop if it has.
+        if self._conn._poll():
+            error = copy_in_events(self._conn._proto, self._conn._on_async)
+            if error is not None:
+                self._open = False
+                self._conn._run(
+                    copy_end_flow(
+                        self._conn._proto,
+                        self._conn._on_async,
+                        error_from_fields(error.fields),
+                    )
+                )
+
+    def _guard(self, exc: BaseException) -> None:
+        # Any failure while writing ends the copy with CopyFail (unless the
+        # connection itself is gone), so nothing is half-written.
+        if self._open and not self._conn.closed:
+            self.abort(f"{type(exc).__name__}: {exc}")
+
+    def write_row(self, row: Sequence[Any]) -> None:
+        """Encode one row (a tuple or list) in the copy's format.
+
+        Raises:
+            EncodeError: a value cannot become its column's type; the copy is
+                failed with CopyFail, nothing is committed.
+            DatabaseError: the server already failed the copy.
+            InterfaceError: the copy is finished.
+        """
+        encoder = self._need_encoder()
+        try:
+            encoder.encode_row(self._buf, row)
+            if len(self._buf) >= self._threshold:
+                self._flush()
+        except BaseException as exc:
+            self._guard(exc)
+            raise
+
+    def write_rows(self, rows: Iterable[Sequence[Any]]) -> None:
+        """Encode every row of an iterable; the loop runs in the kernel.
+
+        The iterable is consumed lazily, one batch at a time, so memory stays
+        bounded whatever its length.
+
+        Raises:
+            EncodeError: as ``write_row``; rows before the bad one are not
+                committed either.
+            DatabaseError: the server failed the copy (detected between batches).
+            InterfaceError: the copy is finished.
+        """
+        encoder = self._need_encoder()
+        iterator = iter(rows)
+        buf, threshold = self._buf, self._threshold
+        try:
+            while True:
+                exhausted = encoder.encode_rows(buf, iterator, threshold)
+                if len(buf) >= threshold:
+                    self._flush()
+                if exhausted:
+                    return
+        except BaseException as exc:
+            self._guard(exc)
+            raise
+
+    def write(self, data: bytes | bytearray | memoryview | str) -> None:
+        """Send data already in the copy's format, in pieces of any size.
+
+        For binary COPY the data must include the header and trailer.
+
+        Raises:
+            DatabaseError: the server failed the copy.
+            InterfaceError: the copy is finished.
+            TypeError: data is not bytes-like or str.
+        """
+        self._check_open()
+        if isinstance(data, str):
+            data = data.encode()
+        self._header_pending = False
+        view = memoryview(data).cast("B")
+        try:
+            for start in range(0, len(view), self._threshold):
+                self._buf.write_bytes(view[start : start + self._threshold])
+                if len(self._buf) >= self._threshold:
+                    self._flush()
+        except BaseException as exc:
+            self._guard(exc)
+            raise
+
+    # -- ending ----------------------------------------------------------------
+
+    def close(self) -> int:
+        """End the copy (CopyDone) and return the server's row count.
+
+        Raises:
+            DatabaseError: the server rejected the data (with its context,
+                such as ``COPY t, line 5, column b``); nothing is committed.
+        """
+        if not self._open:
+            return self.rowcount
+        buf = self._buf
+        try:
+            if self._wrote_header:
+                self._encoder.trailer(buf)
+            if len(buf) > HEADER_SIZE:
+                buf.end_message()
+            else:
+                buf.clear()
+            self._open = False
+            buf.write_bytes(self._conn._proto.copy_done())
+            self._conn._send_buffer(buf)
+            buf.clear()
+        except BaseException:
+            self._open = False
+            raise
+        self.rowcount = self._conn._run(
+            copy_end_flow(self._conn._proto, self._conn._on_async)
+        )
+        return self.rowcount
+
+    def abort(self, reason: str = "aborted by the client") -> None:
+        """Fail the copy (CopyFail); nothing is committed; the connection stays usable.
+
+        Raises:
+            OperationalError: the connection was lost.
+        """
+        if not self._open:
+            return
+        self._open = False
+        self._buf.clear()
+        self._buf.write_bytes(self._conn._proto.copy_fail(reason))
+        self._conn._send_buffer(self._buf)
+        self._buf.clear()
+        try:
+            self._conn._run(copy_end_flow(self._conn._proto, self._conn._on_async))
+        except QueryCanceled:
+            pass  # the server's answer to CopyFail: "COPY from stdin failed"
+        except DatabaseError:
+            pass  # it had failed the copy already; either way nothing is committed
+
+    def __enter__(self) -> CopyIn:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc is None:
+            self.close()
+            return
+        try:
+            self.abort(f"{exc_type.__name__ if exc_type else 'error'}: {exc}")
+        except Error:
+            pass  # the original exception is the one to report
+
+    def __repr__(self) -> str:
+        state = "open" if self._open else "closed"
+        return f"<pgcopy_fast.CopyIn {self.format} {state}>"
+
+
+class CopyOut:
+    """COPY TO STDOUT in progress.  Made by ``Connection.copy_out()``.
+
+    Iterating decodes rows: text and CSV to tuples of ``str | None``, binary
+    with ``types`` to Python values (raw ``bytes`` per field without types).
+    Every CopyData message already received is decoded in one kernel call;
+    reading is incremental.  Leaving a ``with`` block early reads and drops
+    the rest of the data, so the connection is ready for the next command.
+
+    Attributes:
+        format, column_formats, ncolumns: as for ``CopyIn``.
+        rowcount: the server's row count once all data was read, else -1.
+    """
+
+    def __init__(
+        self,
+        conn: Connection,
+        sql: str,
+        types: Sequence[str | int] | None = None,
+        *,
+        format: str | None = None,
+        delimiter: str | None = None,
+        null: str | None = None,
+        quote: str | None = None,
+    ) -> None:
+        wanted = _check_format(format)
+        canonical = canonical_types(types)
+        self._conn = conn
+        self._open = False
+        self.rowcount = -1
+        self._rows: list[tuple[Any, ...]] = []
+        self._next = 0
+        self._raw: list[memoryview] = []
+        response = conn._run(copy_start_flow(conn._proto, sql, "out", conn._on_async))
+        assert isinstance(response, CopyOutResponse)
+        self._open = True
+        self.format = _copy_format(response, wanted, sql)
+        self.column_formats = response.column_formats
+        self.ncolumns = len(response.column_formats)
+        try:
+            opts = _options(self.format, delimiter, null, quote)
+            if canonical is not None and len(canonical) != self.ncolumns:
+                raise InterfaceError(
+                    f"{len(canonical)} types given for a COPY of "
+                    f"{self.ncolumns} columns"
+                )
+            self._decoder: Any
+            if self.format == "binary":
+                self._decoder = _core.BinaryDecoder(canonical)
+            elif self.format == "csv":
+                self._decoder = _core.CsvDecoder(**opts)
+            else:
+                self._decoder = _core.TextDecoder(**opts)
+        except BaseException:
+            self._drain()
+            raise
+
+    def _payloads(self) -> list[memoryview] | None:
+        """The next batch of raw CopyData payloads, or None at the end."""
+        if not self._open:
+            return None
+        try:
+            got = self._conn._run(
+                copy_out_flow(self._conn._proto, self._conn._on_async)
+            )
+        except BaseException:
+            self._open = False
+            raise
+        if isinstance(got, int):
+            self._open = False
+            self.rowcount = got
+            return None
+        return got
+
+    def _batch(self) -> list[tuple[Any, ...]] | None:
+        while True:
+            payloads = self._payloads()
+            if payloads is None:
+                self._decoder.finish()
+                return None
+            try:
+                rows: list[tuple[Any, ...]] = self._decoder.decode(payloads)
+            except BaseException:
+                self._drain()
+                raise
+            if rows:
+                return rows
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        while True:
+            if self._next < len(self._rows):
+                rows, start = self._rows, self._next
+                self._rows, self._next = [], 0
+                yield from rows[start:]
+            batch = self._batch()
+            if batch is None:
+                return
+            yield from batch
+
+    def read_row(self) -> tuple[Any, ...] | None:
+        """The next decoded row, or None after the last one.
+
+        Raises:
+            DatabaseError: the server failed during the copy.
+            DecodeError: data that cannot be decoded (the rest is drained).
+        """
+        if self._next >= len(self._rows):
+            batch = self._batch()
+            if batch is None:
+                return None
+            self._rows, self._next = batch, 0
+        row = self._rows[self._next]
+        self._next += 1
+        return row
+
+    def read(self) -> bytes | None:
+        """One raw CopyData payload (one row for the server), or None at the end.
+
+        Use either ``read()`` or the decoding calls on one copy, not both.
+
+        Raises:
+            DatabaseError: the server failed during the copy.
+        """
+        if self._raw:
+            return bytes(self._raw.pop())
+        payloads = self._payloads()
+        if payloads is None:
+            return None
+        self._raw = payloads[:0:-1]  # the rest, reversed, to pop from the end
+        return bytes(payloads[0])
+
+    def read_batches(self) -> Iterator[list[memoryview]]:
+        """Yield lists of raw CopyData payloads as they arrive (for files)."""
+        if self._raw:
+            yield self._raw[::-1]
+            self._raw = []
+        while (payloads := self._payloads()) is not None:
+            yield payloads
+
+    def _drain(self) -> None:
+        while self._open:
+            self._payloads()
+
+    def close(self) -> None:
+        """Read and drop whatever data is left; the connection is ready after it."""
+        self._drain()
+
+    def __enter__(self) -> CopyOut:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc is None:
+            self._drain()
+            return
+        try:
+            self._drain()
+        except Error:
+            pass  # the original exception is the one to report
+
+    def __repr__(self) -> str:
+        state = "open" if self._open else "closed"
+        return f"<pgcopy_fast.CopyOut {self.format} {state}>"
