@@ -36,7 +36,13 @@ def extensions():
     from Cython.Build import cythonize
 
     return cythonize(
-        [Extension("pgcopy_fast._core_c", ["pgcopy_fast/_core_c.pyx"])],
+        [
+            Extension(
+                "pgcopy_fast._core_c",
+                ["pgcopy_fast/_core_c.pyx"],
+                depends=["pgcopy_fast/_rows_c.pxi"],
+            )
+        ],
         compiler_directives={"language_level": "3"},
     )
 

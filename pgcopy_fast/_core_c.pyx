@@ -26,7 +26,18 @@ from ._consts import (
 )
 from .errors import InterfaceError, ProtocolError
 
-__all__ = ["WriteBuffer", "FrameReader", "IMPL"]
+__all__ = [
+    "IMPL",
+    "WriteBuffer",
+    "FrameReader",
+    "TextEncoder",
+    "CsvEncoder",
+    "BinaryEncoder",
+    "TextDecoder",
+    "CsvDecoder",
+    "BinaryDecoder",
+    "binary_types",
+]
 
 #: Which twin this module is (``pgcopy_fast.__impl__``).
 IMPL = "c"
@@ -289,6 +300,26 @@ cdef class WriteBuffer:
         _put_u32(self._data + start, <uint32_t>length)
         self._msg_start = -1
 
+    def truncate(self, size: int) -> None:
+        """Drop everything after the first ``size`` bytes (a half-written row).
+
+        Raises:
+            ValueError: ``size`` is negative or beyond the end.
+            BufferError: a view of the buffer is still alive.
+        """
+        if size < 0 or size > self._len:
+            raise ValueError(f"cannot truncate a buffer of {self._len} bytes to {size}")
+        if self._views:
+            raise BufferError(_RESIZE_WHILE_VIEWED)
+        self._len = size
+        if self._msg_start > size - 4:
+            self._msg_start = -1
+
+    cdef inline char* _grow(self, Py_ssize_t extra) except NULL:
+        # Room for extra bytes at the end; the caller advances _len.
+        self._reserve(extra)
+        return self._data + self._len
+
     def view(self) -> memoryview:
         """Return a memoryview of the bytes written so far.
 
@@ -438,3 +469,5 @@ cdef class FrameReader:
             pos = self._pos
             self._pos = pos + 1 + length
             out.append(view[pos + 5:pos + 1 + length])
+
+include "_rows_c.pxi"

@@ -20,7 +20,7 @@ from ._consts import (
     PGCOPY_SIGNATURE,
     WRITE_BUFFER_INITIAL_SIZE,
 )
-from ._values import float_text, to_text
+from ._values import check_copy_option, float_text, to_text
 from .errors import DecodeError, InterfaceError, ProtocolError, encode_error
 
 __all__ = [
@@ -340,18 +340,6 @@ _pack_len_f64 = struct.Struct(">id").pack
 _FLT_MAX = 3.4028234663852886e38
 
 
-def _check_option(name: str, value: str, allow_empty: bool = False) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"{name} must be a str, not {type(value).__name__}")
-    if allow_empty:
-        return value
-    if len(value) != 1 or len(value.encode()) != 1:
-        raise ValueError(f"{name} must be a single one-byte character")
-    if value in "\\\r\n" or value.isalnum():
-        raise ValueError(f"{name} cannot be {value!r}")
-    return value
-
-
 def _text_of(value: Any) -> str:
     t = type(value)
     if t is str:
@@ -483,8 +471,8 @@ class TextEncoder(_Encoder):
         columns: Sequence[Any] | None = None,
     ) -> None:
         super().__init__(ncolumns, columns)
-        self._delimiter = _check_option("delimiter", delimiter)
-        self._null = _check_option("null", null, allow_empty=True)
+        self._delimiter = check_copy_option("delimiter", delimiter)
+        self._null = check_copy_option("null", null, allow_empty=True)
         table = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
         table.setdefault(self._delimiter, "\\" + self._delimiter)
         self._table = str.maketrans(table)
@@ -518,11 +506,11 @@ class CsvEncoder(_Encoder):
         columns: Sequence[Any] | None = None,
     ) -> None:
         super().__init__(ncolumns, columns)
-        self._delimiter = _check_option("delimiter", delimiter)
-        self._quote = _check_option("quote", quote)
+        self._delimiter = check_copy_option("delimiter", delimiter)
+        self._quote = check_copy_option("quote", quote)
         if self._quote == self._delimiter:
             raise ValueError("quote and delimiter must differ")
-        self._null = _check_option("null", null, allow_empty=True)
+        self._null = check_copy_option("null", null, allow_empty=True)
         self._specials = (self._delimiter, self._quote, "\r", "\n")
 
     def _encode(self, out: bytearray, values: Sequence[Any]) -> int:
@@ -609,7 +597,7 @@ def _enc_text(out: bytearray, v: Any) -> None:
 
 def _enc_bytea(out: bytearray, v: Any) -> None:
     _need(v, (bytes, bytearray, memoryview), "bytes, bytearray or memoryview")
-    raw = memoryview(v).cast("B") if isinstance(v, memoryview) else v
+    raw = v.tobytes() if isinstance(v, memoryview) else v
     out += len(raw).to_bytes(4, "big")
     out += raw
 
@@ -771,8 +759,8 @@ class TextDecoder(_Decoder):
 
     def __init__(self, delimiter: str = "\t", null: str = "\\N") -> None:
         super().__init__()
-        self._delimiter = _check_option("delimiter", delimiter).encode()
-        self._null = _check_option("null", null, allow_empty=True).encode()
+        self._delimiter = check_copy_option("delimiter", delimiter).encode()
+        self._null = check_copy_option("null", null, allow_empty=True).encode()
 
     def _split(self, line: bytes) -> list[bytes]:
         if b"\\" not in line:
@@ -827,9 +815,9 @@ class CsvDecoder(_Decoder):
 
     def __init__(self, delimiter: str = ",", quote: str = '"', null: str = "") -> None:
         super().__init__()
-        self._delimiter = ord(_check_option("delimiter", delimiter))
-        self._quote = ord(_check_option("quote", quote))
-        self._null = _check_option("null", null, allow_empty=True).encode()
+        self._delimiter = ord(check_copy_option("delimiter", delimiter))
+        self._quote = ord(check_copy_option("quote", quote))
+        self._null = check_copy_option("null", null, allow_empty=True).encode()
 
     def _parse(self, data: bytes, start: int) -> tuple[list[Any], int] | None:
         fields: list[Any] = []

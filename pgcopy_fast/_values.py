@@ -15,7 +15,7 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-__all__ = ["to_text", "float_text", "array_literal"]
+__all__ = ["to_text", "float_text", "array_literal", "check_copy_option"]
 
 _IP_TYPES = (
     ipaddress.IPv4Address,
@@ -96,3 +96,23 @@ def to_text(value: Any) -> str:
     if isinstance(value, dict):
         return json.dumps(value)
     raise TypeError(f"no text rendering for {type(value).__name__}")
+
+
+def check_copy_option(name: str, value: str, allow_empty: bool = False) -> str:
+    """Validate a COPY delimiter / quote (one one-byte character) or null string.
+
+    Raises:
+        TypeError: not a str.
+        ValueError: not a single one-byte character, or one COPY forbids.
+    """
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, not {type(value).__name__}")
+    if allow_empty:
+        if "\r" in value or "\n" in value:
+            raise ValueError(f"{name} cannot contain newline or carriage return")
+        return value
+    if len(value) != 1 or len(value.encode()) != 1:
+        raise ValueError(f"{name} must be a single one-byte character")
+    if value in "\\\r\n" or value.isalnum():
+        raise ValueError(f"{name} cannot be {value!r}")
+    return value
