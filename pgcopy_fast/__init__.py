@@ -10,9 +10,11 @@ from __future__ import annotations
 from . import errors
 from ._core import IMPL as __impl__
 from .connection import Connection, connect
+from .copy import CopyIn, CopyOut
 from .errors import (
     DatabaseError,
     DataError,
+    DecodeError,
     EncodeError,
     Error,
     IntegrityError,
@@ -40,6 +42,8 @@ __all__ = [
     "errors",
     "connect",
     "Connection",
+    "CopyIn",
+    "CopyOut",
     "Result",
     "NoticeResponse",
     "NotificationResponse",
@@ -49,6 +53,7 @@ __all__ = [
     "DatabaseError",
     "DataError",
     "EncodeError",
+    "DecodeError",
     "OperationalError",
     "QueryCanceled",
     "ProtocolError",

@@ -628,11 +628,11 @@ cdef object _unescape_text(const char* raw, Py_ssize_t n, Py_ssize_t row, Py_ssi
             o[k] = b'\t'
         elif nxt == b'v':
             o[k] = b'\v'
-        elif b'0' <= nxt <= b'7':
+        elif 48 <= nxt <= 55:
             j = i + 1
             value = 0
-            while j < n and j < i + 4 and b'0' <= <unsigned char>raw[j] <= b'7':
-                value = value * 8 + raw[j] - b'0'
+            while j < n and j < i + 4 and 48 <= <unsigned char>raw[j] <= 55:
+                value = value * 8 + raw[j] - 48
                 j += 1
             o[k] = <char>(value & 0xFF)
             k += 1
