@@ -142,3 +142,19 @@ def pytest_report_header(config: pytest.Config) -> str:
         f"pgcopy_fast twins: c={'built' if core_c else 'MISSING'}, py=ok; "
         f"default selection: {selected.IMPL}"
     )
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    # One line per twin, so a run shows that both were exercised.
+    counts: dict[str, dict[str, int]] = {}
+    for outcome in ("passed", "failed", "skipped"):
+        for report in terminalreporter.stats.get(outcome, []):
+            nodeid = getattr(report, "nodeid", "")
+            twin = "c" if "[c" in nodeid else "py" if "[py" in nodeid else None
+            if twin and report.when in ("call", "setup"):
+                if outcome != "passed" or report.when == "call":
+                    counts.setdefault(twin, {}).setdefault(outcome, 0)
+                    counts[twin][outcome] += 1
+    for twin, by_outcome in sorted(counts.items()):
+        summary = ", ".join(f"{n} {k}" for k, n in sorted(by_outcome.items()))
+        terminalreporter.write_line(f"twin {twin}: {summary}")

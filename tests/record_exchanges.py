@@ -3,7 +3,8 @@
 Run ``python tests/record_exchanges.py`` to re-record against a throwaway
 cluster.  The files are what the protocol core's unit tests replay, so those
 tests need no server.  A ``.jsonl`` file holds one line per socket call:
-``{"from": "client" | "server", "hex": ...}``.
+``{"from": "client" | "server", "hex": ...}``.  The scenarios below are
+shared with the replay tests, which run them again over the recorded bytes.
 """
 
 from __future__ import annotations
@@ -16,10 +17,17 @@ from typing import Any
 
 from rawwire import open_socket, read_until_ready, startup_message, terminate_message
 
+import pgcopy_fast as pcf
 import pgcopy_fast._core_py as core
 from pgcopy_fast.auth import Authenticator
 from pgcopy_fast.connection import _drive
-from pgcopy_fast.flows import query_flow, startup_flow
+from pgcopy_fast.flows import (
+    copy_end_flow,
+    copy_out_flow,
+    copy_start_flow,
+    query_flow,
+    startup_flow,
+)
 from pgcopy_fast.protocol import ClientProtocol
 from pgcopy_fast.tempserver import TempServer
 
@@ -41,6 +49,106 @@ SESSION_STARTUP = {
     "database": "postgres",
     "client_encoding": "UTF8",
 }
+
+Run = Callable[[Any], Any]
+Send = Callable[[bytes], None]
+
+
+def _noop(event: Any) -> None:
+    pass
+
+
+def startup(
+    run: Run, proto: ClientProtocol, on_async: Callable[[Any], None] = _noop
+) -> None:
+    """The trust-authenticated startup every recorded session begins with."""
+    run(startup_flow(proto, SESSION_STARTUP, Authenticator("postgres", None), on_async))
+
+
+def query_session(run: Run, send: Send, proto: ClientProtocol) -> list[Any]:
+    """The statements of SESSION_QUERIES: their results, or their errors."""
+    outcomes: list[Any] = []
+    for sql in SESSION_QUERIES:
+        try:
+            outcomes.append(run(query_flow(proto, sql, _noop)))
+        except pcf.Error as exc:
+            outcomes.append(exc)
+    return outcomes
+
+
+def copy_session(
+    run: Run, send: Send, proto: ClientProtocol, kernels: Any
+) -> dict[str, Any]:
+    """COPY IN and OUT in text and binary, with CopyFail and server errors."""
+    got: dict[str, Any] = {}
+
+    def attempt(key: str, flow: Any) -> None:
+        try:
+            got[key] = run(flow)
+        except pcf.Error as exc:
+            got[key] = (type(exc).__name__, getattr(exc, "sqlstate", None))
+
+    run(query_flow(proto, "CREATE TEMP TABLE t (a int PRIMARY KEY, b text)", _noop))
+    for key, sql, encoder, base in (
+        ("text_in", "COPY t FROM STDIN", kernels.TextEncoder(), 1),
+        (
+            "binary_in",
+            "COPY t FROM STDIN (FORMAT binary)",
+            kernels.BinaryEncoder(["int4", "text"]),
+            10,
+        ),
+    ):
+        response = run(copy_start_flow(proto, sql, "in", _noop))
+        got[key + "_response"] = (response.format, response.column_formats)
+        buf = kernels.WriteBuffer()
+        buf.start_message(b"d")
+        encoder.header(buf)
+        for row in ((base, "x\\ty"), (base + 1, None), (base + 2, "\u00e9")):
+            encoder.encode_row(buf, row)
+        encoder.trailer(buf)
+        buf.end_message()
+        send(bytes(buf.getvalue()) + proto.copy_done())
+        attempt(key, copy_end_flow(proto, _noop))
+    run(copy_start_flow(proto, "COPY t FROM STDIN", "in", _noop))
+    send(proto.copy_fail("the client gave up"))
+    attempt("copy_fail", copy_end_flow(proto, _noop))
+    run(copy_start_flow(proto, "COPY t FROM STDIN", "in", _noop))
+    send(b"d\x00\x00\x00\x0a1\tdup\n" + proto.copy_done())
+    attempt("server_error", copy_end_flow(proto, _noop))
+    for key, sql, decoder in (
+        (
+            "text_out",
+            "COPY (SELECT * FROM t ORDER BY a) TO STDOUT",
+            kernels.TextDecoder(),
+        ),
+        (
+            "binary_out",
+            "COPY (SELECT * FROM t ORDER BY a) TO STDOUT (FORMAT binary)",
+            kernels.BinaryDecoder(["int4", "text"]),
+        ),
+    ):
+        run(copy_start_flow(proto, sql, "out", _noop))
+        rows: list[Any] = []
+        while True:
+            step = run(copy_out_flow(proto, _noop))
+            if isinstance(step, int):
+                got[key + "_count"] = step
+                break
+            rows += decoder.decode(step)
+        decoder.finish()
+        got[key] = rows
+    run(
+        copy_start_flow(
+            proto,
+            "COPY (SELECT 1 / (g - 2) FROM generate_series(1, 3) g) TO STDOUT",
+            "out",
+            _noop,
+        )
+    )
+    attempt("out_first", copy_out_flow(proto, _noop))
+    got["out_first"] = [bytes(p) for p in got["out_first"]]
+    attempt("out_error", copy_out_flow(proto, _noop))
+    return got
 
 
 class RecordingSocket:
@@ -75,25 +183,19 @@ def record_startup(srv: TempServer) -> None:
             f.write(data)
 
 
-def record_flows(
-    srv: TempServer, name: str, steps: Callable[[ClientProtocol], list[Any]]
+def record(
+    srv: TempServer, name: str, scenario: Callable[[Run, Send, ClientProtocol], Any]
 ) -> None:
     proto = ClientProtocol()
     with open_socket(srv.socket_dir, srv.port) as raw:
         sock = RecordingSocket(raw)
         buf = bytearray(65536)
-        _drive(
-            sock,
-            startup_flow(
-                proto, SESSION_STARTUP, Authenticator("postgres", None), lambda e: None
-            ),
-            buf,
-        )  # type: ignore[arg-type]
-        for flow in steps(proto):
-            try:
-                _drive(sock, flow, buf)  # type: ignore[arg-type]
-            except Exception:  # errors are part of what is recorded
-                pass
+
+        def run(flow: Any) -> Any:
+            return _drive(sock, flow, buf)  # type: ignore[arg-type]
+
+        startup(run, proto)
+        scenario(run, sock.sendall, proto)
         raw.sendall(proto.terminate())
     with open(os.path.join(HERE, f"{name}.jsonl"), "w") as f:
         for entry in sock.log:
@@ -103,12 +205,11 @@ def record_flows(
 def main() -> None:
     with TempServer() as srv:
         record_startup(srv)
-        record_flows(
+        record(srv, "query_session", query_session)
+        record(
             srv,
-            "query_session",
-            lambda proto: [
-                query_flow(proto, q, lambda e: None) for q in SESSION_QUERIES
-            ],
+            "copy_session",
+            lambda run, send, proto: copy_session(run, send, proto, core),
         )
 
 

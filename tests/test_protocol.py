@@ -12,16 +12,17 @@ import base64
 import json
 import os
 import struct
+import types
 from collections.abc import Generator
 from typing import Any
 
 import pytest
-from record_exchanges import SESSION_QUERIES, SESSION_STARTUP
+from record_exchanges import SESSION_QUERIES, copy_session, startup
 
 import pgcopy_fast as pcf
 from pgcopy_fast.auth import Authenticator, saslprep, tls_server_end_point
 from pgcopy_fast.events import NEED_DATA, AuthenticationRequest, ReadyForQuery
-from pgcopy_fast.flows import RECV, Result, query_flow, startup_flow
+from pgcopy_fast.flows import RECV, Result, copy_start_flow, query_flow
 from pgcopy_fast.protocol import ClientProtocol, State
 
 EXCHANGES = os.path.join(os.path.dirname(__file__), "exchanges")
@@ -50,6 +51,10 @@ class Replay:
         )
         self.sent = b""
 
+    def send(self, data: bytes) -> None:
+        self.sent += data
+        assert self.expected.startswith(self.sent)
+
     def run(self, flow: Generator[Any, Any, Any]) -> Any:
         try:
             step = next(flow)
@@ -57,34 +62,42 @@ class Replay:
                 if step is RECV:
                     step = flow.send(self.chunks.pop(0))
                 else:
-                    self.sent += step
-                    assert self.expected.startswith(self.sent)
+                    self.send(step)
                     step = flow.send(None)
         except StopIteration as stop:
             return stop.value
 
 
-@pytest.mark.parametrize("byte_by_byte", [False, True], ids=["chunks", "bytes"])
-def test_recorded_query_session_replays(byte_by_byte: bool) -> None:
-    client, server = _load("query_session.jsonl")
+def _replay(
+    name: str, byte_by_byte: bool, scenario: Any
+) -> tuple[Replay, ClientProtocol, list[Any], Any]:
+    client, server = _load(f"{name}.jsonl")
     replay = Replay(client, server, byte_by_byte)
     proto = ClientProtocol()
     events: list[Any] = []
-    replay.run(
-        startup_flow(
-            proto, SESSION_STARTUP, Authenticator("postgres", None), events.append
-        )
-    )
+    startup(replay.run, proto, events.append)
     assert proto.state is State.IDLE and proto.backend_key is not None
     assert proto.parameters["server_encoding"] == "UTF8"
-    outcomes: list[Any] = []
-    for sql in SESSION_QUERIES:
-        try:
-            outcomes.append(replay.run(query_flow(proto, sql, events.append)))
-        except pcf.Error as exc:
-            outcomes.append(exc)
+    outcome = scenario(replay.run, replay.send, proto)
     assert replay.sent == client
-    proto.terminate()
+    assert replay.chunks == []
+    return replay, proto, events, outcome
+
+
+@pytest.mark.parametrize("byte_by_byte", [False, True], ids=["chunks", "bytes"])
+def test_recorded_query_session_replays(byte_by_byte: bool) -> None:
+    events: list[Any] = []
+
+    def scenario(run: Any, send: Any, proto: ClientProtocol) -> list[Any]:
+        outcomes = []
+        for sql in SESSION_QUERIES:
+            try:
+                outcomes.append(run(query_flow(proto, sql, events.append)))
+            except pcf.Error as exc:
+                outcomes.append(exc)
+        return outcomes
+
+    _, proto, _, outcomes = _replay("query_session", byte_by_byte, scenario)
     assert outcomes[0] == Result(
         "SELECT 1", 1, [("a", 23), ("b", 25), ("c", 25)], [("1", None, "h\u00e9")]
     )
@@ -98,7 +111,37 @@ def test_recorded_query_session_replays(byte_by_byte: bool) -> None:
     assert [(n.channel, n.payload) for n in notifications] == [("chan", "hello")]
     assert proto.parameters["TimeZone"] == "UTC"
     assert outcomes[7].command_tag == "COMMIT"
-    assert proto.state is State.CLOSED
+    assert proto.state is State.IDLE
+
+
+@pytest.mark.parametrize("byte_by_byte", [False, True], ids=["chunks", "bytes"])
+def test_recorded_copy_session_replays(
+    impl: types.ModuleType, byte_by_byte: bool
+) -> None:
+    _, proto, _, got = _replay(
+        "copy_session",
+        byte_by_byte,
+        lambda run, send, proto: copy_session(run, send, proto, impl),
+    )
+    assert got["text_in_response"] == (0, (0, 0))
+    assert got["binary_in_response"] == (1, (1, 1))
+    assert (got["text_in"], got["binary_in"]) == (3, 3)
+    assert got["copy_fail"] == ("QueryCanceled", "57014")
+    assert got["server_error"] == ("IntegrityError", "23505")
+    expected = [
+        (1, "x\\ty"),
+        (2, None),
+        (3, "\u00e9"),
+        (10, "x\\ty"),
+        (11, None),
+        (12, "\u00e9"),
+    ]
+    assert got["binary_out"] == expected
+    assert got["text_out"] == [(str(a), b) for a, b in expected]
+    assert got["text_out_count"] == got["binary_out_count"] == 6
+    assert got["out_first"] == [b"-1\n"]
+    assert got["out_error"] == ("DataError", "22012")
+    assert proto.state is State.IDLE
 
 
 def _msg(msgtype: bytes, payload: bytes) -> bytes:
@@ -250,3 +293,22 @@ def test_saslprep_maps_and_normalizes() -> None:
 def test_channel_binding_hash_refuses_unknown_signature_algorithms() -> None:
     with pytest.raises(pcf.OperationalError, match="channel binding"):
         tls_server_end_point(b"\x30\x03\x02\x01\x00")
+
+
+def test_copy_both_is_refused_and_the_protocol_returns_to_idle() -> None:
+    proto = _idle_protocol()
+    server = (
+        _msg(b"W", b"\0\0\0")
+        + _msg(b"d", b"wal")
+        + _msg(b"c", b"")
+        + _msg(b"C", b"START_REPLICATION\0")
+        + _msg(b"Z", b"I")
+    )
+    replay = Replay(b"", [server], byte_by_byte=False)
+    replay.expected = None  # type: ignore[assignment]
+    sent: list[bytes] = []
+    replay.send = sent.append  # type: ignore[method-assign]
+    with pytest.raises(pcf.InterfaceError, match="copy-both"):
+        replay.run(copy_start_flow(proto, "START_REPLICATION", "in", lambda e: None))
+    assert sent[0][:1] == b"Q" and sent[1] == b"c\0\0\0\4"
+    assert proto.state is State.IDLE
