@@ -7,11 +7,11 @@ same messages; ``tests/test_twins.py`` checks that mechanically.
 
 from __future__ import annotations
 
-import math
 import struct
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from ._codecs_py import BINARY_TYPES, decoder_for, encoder_for
 from ._consts import (
     COPY_DATA,
     HEADER_SIZE,
@@ -22,6 +22,7 @@ from ._consts import (
 )
 from ._values import check_copy_option, float_text, to_text
 from .errors import DecodeError, InterfaceError, ProtocolError, encode_error
+from .options import DEFAULT_OPTIONS, CodecOptions
 
 __all__ = [
     "IMPL",
@@ -535,104 +536,28 @@ class CsvEncoder(_Encoder):
         return -1
 
 
-def _need(value: Any, kinds: type | tuple[type, ...], expected: str) -> None:
-    if not isinstance(value, kinds):
-        raise TypeError(f"expected {expected}, got {type(value).__name__}")
-
-
-def _enc_bool(out: bytearray, v: Any) -> None:
-    _need(v, bool, "bool")
-    out += b"\x00\x00\x00\x01\x01" if v else b"\x00\x00\x00\x01\x00"
-
-
-def _int_in(v: Any, lo: int, hi: int, pg_type: str) -> int:
-    _need(v, int, "int")
-    if v < lo or v > hi:
-        raise OverflowError(f"{v} is out of range for {pg_type}")
-    return int(v)
-
-
-def _enc_int2(out: bytearray, v: Any) -> None:
-    out += _pack_len_i16(2, _int_in(v, -0x8000, 0x7FFF, "int2"))
-
-
-def _enc_int4(out: bytearray, v: Any) -> None:
-    out += _pack_len_i32(4, _int_in(v, -0x80000000, 0x7FFFFFFF, "int4"))
-
-
-def _enc_int8(out: bytearray, v: Any) -> None:
-    out += _pack_len_i64(8, _int_in(v, -(2**63), 2**63 - 1, "int8"))
-
-
-def _enc_oid(out: bytearray, v: Any) -> None:
-    out += _pack_len_u32(4, _int_in(v, 0, 0xFFFFFFFF, "oid"))
-
-
-def _as_float(v: Any) -> float:
-    if isinstance(v, float):
-        return float(v)
-    _need(v, int, "float or int")
-    return float(v)
-
-
-def _enc_float4(out: bytearray, v: Any) -> None:
-    f = _as_float(v)
-    if math.isfinite(f) and abs(f) > _FLT_MAX:
-        raise OverflowError(f"{f!r} is out of range for float4")
-    out += _pack_len_f32(4, f)
-
-
-def _enc_float8(out: bytearray, v: Any) -> None:
-    out += _pack_len_f64(8, _as_float(v))
-
-
-def _enc_text(out: bytearray, v: Any) -> None:
-    _need(v, str, "str")
-    raw = v.encode()
-    if b"\x00" in raw:
-        raise ValueError("PostgreSQL text cannot contain NUL characters")
-    out += len(raw).to_bytes(4, "big")
-    out += raw
-
-
-def _enc_bytea(out: bytearray, v: Any) -> None:
-    _need(v, (bytes, bytearray, memoryview), "bytes, bytearray or memoryview")
-    raw = v.tobytes() if isinstance(v, memoryview) else v
-    out += len(raw).to_bytes(4, "big")
-    out += raw
-
-
-_ENCODERS = {
-    "bool": _enc_bool,
-    "int2": _enc_int2,
-    "int4": _enc_int4,
-    "int8": _enc_int8,
-    "oid": _enc_oid,
-    "float4": _enc_float4,
-    "float8": _enc_float8,
-    "text": _enc_text,
-    "varchar": _enc_text,
-    "bpchar": _enc_text,
-    "name": _enc_text,
-    "unknown": _enc_text,
-    "bytea": _enc_bytea,
-}
-
-
 def binary_types() -> frozenset[str]:
     """The canonical type names this twin has binary codecs for."""
-    return frozenset(_ENCODERS)
+    return BINARY_TYPES
 
 
-def _codecs(table: dict[str, Any], types: Sequence[str]) -> list[Any]:
+def _check_types(types: Sequence[str]) -> tuple[str, ...]:
     if isinstance(types, str) or not isinstance(types, Sequence):
         raise TypeError("types must be a sequence of canonical type names")
-    out = []
     for name in types:
-        if name not in table:
+        if name not in BINARY_TYPES:
             raise InterfaceError(f"no binary codec for type {name!r}")
-        out.append(table[name])
-    return out
+    return tuple(types)
+
+
+def _element_oids(
+    element_oids: Sequence[int | None] | None, n: int
+) -> Sequence[int | None]:
+    if element_oids is None:
+        return [None] * n
+    if len(element_oids) != n:
+        raise ValueError("element_oids must have one entry per type")
+    return element_oids
 
 
 class BinaryEncoder(_Encoder):
@@ -642,11 +567,20 @@ class BinaryEncoder(_Encoder):
     _format = "binary"
 
     def __init__(
-        self, types: Sequence[str], columns: Sequence[Any] | None = None
+        self,
+        types: Sequence[str],
+        columns: Sequence[Any] | None = None,
+        options: CodecOptions | None = None,
+        element_oids: Sequence[int | None] | None = None,
     ) -> None:
-        self._encoders = _codecs(_ENCODERS, types)
-        super().__init__(len(self._encoders), columns)
-        self._types = tuple(types)
+        self._types = _check_types(types)
+        opts = options if options is not None else DEFAULT_OPTIONS
+        oids = _element_oids(element_oids, len(self._types))
+        self._encoders = [
+            encoder_for(name, opts, oid)
+            for name, oid in zip(self._types, oids, strict=True)
+        ]
+        super().__init__(len(self._types), columns)
         self._count = len(self._types).to_bytes(2, "big")
 
     def _pg_type(self, index: int) -> str | None:
@@ -897,46 +831,6 @@ class CsvDecoder(_Decoder):
 
 
 _unpack_i16 = struct.Struct(">h").unpack_from
-_unpack_i64 = struct.Struct(">q").unpack_from
-_unpack_u32 = struct.Struct(">I").unpack_from
-_unpack_f32 = struct.Struct(">f").unpack_from
-_unpack_f64 = struct.Struct(">d").unpack_from
-
-
-def _dec_bool(raw: bytes) -> bool:
-    if len(raw) != 1:
-        raise ValueError(f"bool has 1 byte, got {len(raw)}")
-    return raw[0] != 0
-
-
-def _fixed(size: int, unpack: Any, name: str) -> Any:
-    def decode(raw: bytes) -> Any:
-        if len(raw) != size:
-            raise ValueError(f"{name} has {size} bytes, got {len(raw)}")
-        return unpack(raw)[0]
-
-    return decode
-
-
-def _dec_text(raw: bytes) -> str:
-    return raw.decode()
-
-
-_DECODERS: dict[str, Any] = {
-    "bool": _dec_bool,
-    "int2": _fixed(2, _unpack_i16, "int2"),
-    "int4": _fixed(4, _unpack_i32, "int4"),
-    "int8": _fixed(8, _unpack_i64, "int8"),
-    "oid": _fixed(4, _unpack_u32, "oid"),
-    "float4": _fixed(4, _unpack_f32, "float4"),
-    "float8": _fixed(8, _unpack_f64, "float8"),
-    "text": _dec_text,
-    "varchar": _dec_text,
-    "bpchar": _dec_text,
-    "name": _dec_text,
-    "unknown": _dec_text,
-    "bytea": bytes,
-}
 
 
 class BinaryDecoder(_Decoder):
@@ -944,10 +838,17 @@ class BinaryDecoder(_Decoder):
 
     __slots__ = ("_decoders", "_header_done", "_done", "_types")
 
-    def __init__(self, types: Sequence[str] | None = None) -> None:
+    def __init__(
+        self, types: Sequence[str] | None = None, options: CodecOptions | None = None
+    ) -> None:
         super().__init__()
-        self._types = tuple(types) if types is not None else None
-        self._decoders = _codecs(_DECODERS, types) if types is not None else None
+        opts = options if options is not None else DEFAULT_OPTIONS
+        self._types = _check_types(types) if types is not None else None
+        self._decoders = (
+            [decoder_for(name, opts) for name in self._types]
+            if self._types is not None
+            else None
+        )
         self._header_done = False
         self._done = False
 
@@ -1036,7 +937,7 @@ class BinaryDecoder(_Decoder):
                     continue
                 try:
                     values.append(decoders[i](raw))
-                except (ValueError, struct.error) as exc:
+                except ValueError as exc:
                     assert self._types is not None
                     raise DecodeError(
                         f"row {self._rows}, column {i}: cannot decode "

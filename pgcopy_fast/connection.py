@@ -14,7 +14,7 @@ import select
 import socket
 import ssl
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -22,7 +22,7 @@ from ._consts import COPY_BATCH_THRESHOLD, COPY_FILE_CHUNK
 from .auth import Authenticator
 from .conninfo import ConnParams, find_pgpass_password, resolve
 from .copy import CopyIn, CopyOut
-from .errors import Error, InterfaceError, OperationalError
+from .errors import DatabaseError, EncodeError, Error, InterfaceError, OperationalError
 from .events import (
     Event,
     NegotiateProtocolVersion,
@@ -31,6 +31,7 @@ from .events import (
     TransactionStatus,
 )
 from .flows import RECV, Result, query_flow, startup_flow
+from .options import DEFAULT_OPTIONS, CodecOptions
 from .protocol import (
     ClientProtocol,
     State,
@@ -38,6 +39,8 @@ from .protocol import (
     parse_ssl_response,
     ssl_request,
 )
+from .records import CopyPlan, forget, plan_query, plan_table
+from .textvalues import text_row_converter
 
 __all__ = ["Connection", "connect"]
 
@@ -331,6 +334,8 @@ class Connection:
         null: str | None = None,
         quote: str | None = None,
         columns: Any = None,
+        options: CodecOptions | None = None,
+        element_oids: Any = None,
     ) -> CopyIn:
         """Start ``COPY ... FROM STDIN`` and return its :class:`CopyIn`.
 
@@ -338,7 +343,10 @@ class Connection:
         in binary; the row format follows the statement's FORMAT (or
         ``format=``, which wins).  ``delimiter`` / ``null`` / ``quote`` must
         match the options the statement uses.  ``threshold`` is the batch
-        size in bytes of each CopyData message.
+        size in bytes of each CopyData message.  ``columns`` names the
+        columns in error messages; ``options`` tunes the value codecs
+        (:class:`CodecOptions`); ``element_oids`` gives the element type
+        OID of array columns whose elements are enums or domains.
 
         Raises:
             InterfaceError: the statement is not COPY FROM STDIN (the
@@ -355,6 +363,8 @@ class Connection:
             null=null,
             quote=quote,
             columns=columns,
+            options=options,
+            element_oids=element_oids,
         )
 
     def copy_out(
@@ -366,6 +376,7 @@ class Connection:
         delimiter: str | None = None,
         null: str | None = None,
         quote: str | None = None,
+        options: CodecOptions | None = None,
     ) -> CopyOut:
         """Start ``COPY ... TO STDOUT`` and return its :class:`CopyOut`.
 
@@ -375,8 +386,97 @@ class Connection:
             DatabaseError: the server rejected the statement.
         """
         return CopyOut(
-            self, sql, types, format=format, delimiter=delimiter, null=null, quote=quote
+            self,
+            sql,
+            types,
+            format=format,
+            delimiter=delimiter,
+            null=null,
+            quote=quote,
+            options=options,
         )
+
+    def copy_records(
+        self,
+        table: Any,
+        records: Iterable[Sequence[Any]],
+        columns: Sequence[str] | None = None,
+        *,
+        options: CodecOptions | None = None,
+        threshold: int = COPY_BATCH_THRESHOLD,
+    ) -> int:
+        """Copy records into a table, with types from the catalog.
+
+        ``table`` is a name as written in SQL (``users``, ``app.users``,
+        ``"Mixed Case"``) or a ``(schema, name)`` tuple of exact names;
+        ``columns`` are exact names (default: every insertable column).
+        Binary format, unless a column's type has no binary codec: then text.
+        Returns the number of rows copied.
+
+        Raises:
+            EncodeError: a value does not fit its column; nothing is committed.
+            DatabaseError: the server rejected the data or the table.
+            InterfaceError: a bad table name or column list.
+        """
+        key, plan = plan_table(self, table, columns)
+        try:
+            with self.copy_in(
+                plan.copy_in_sql(),
+                plan.types,
+                threshold=threshold,
+                columns=plan.columns,
+                options=options,
+                element_oids=plan.element_oids if plan.types is not None else None,
+            ) as cp:
+                cp.write_rows(records)
+        except DatabaseError as exc:
+            if not isinstance(exc, EncodeError):
+                forget(self, key)
+            raise
+        return cp.rowcount
+
+    def copy_records_out(
+        self,
+        table: Any,
+        columns: Sequence[str] | None = None,
+        *,
+        options: CodecOptions | None = None,
+    ) -> Iterator[tuple[Any, ...]]:
+        """Yield a table's rows as Python values (types from the catalog).
+
+        Consume the iterator to its end (or close it) before using the
+        connection again.
+
+        Raises:
+            DatabaseError: the server failed.
+            InterfaceError: a bad table name or column list.
+        """
+        key, plan = plan_table(self, table, columns)
+        return self._copy_plan_out(plan, options, key)
+
+    def copy_query_out(
+        self, sql: str, *, options: CodecOptions | None = None
+    ) -> Iterator[tuple[Any, ...]]:
+        """Yield a query's rows as Python values, typed from its columns.
+
+        Runs ``COPY (sql) TO STDOUT``; the types come from describing the
+        query first (one extra round trip).
+
+        Raises:
+            DatabaseError: the query failed.
+        """
+        return self._copy_plan_out(plan_query(self, sql), options, None)
+
+    def _copy_plan_out(
+        self, plan: CopyPlan, options: CodecOptions | None, key: Any
+    ) -> Iterator[tuple[Any, ...]]:
+        try:
+            out = self.copy_out(plan.copy_out_sql(), plan.types, options=options)
+        except DatabaseError:
+            if key is not None:
+                forget(self, key)
+            raise
+        return _rows_of(out, plan, options)
 
     def copy_from_file(
         self, sql: str, fileobj: Any, *, chunk_size: int = COPY_FILE_CHUNK
@@ -477,6 +577,18 @@ class Connection:
         return (
             f"<pgcopy_fast.Connection {self.info.user}@{self.host}:{self.port} {state}>"
         )
+
+
+def _rows_of(
+    out: CopyOut, plan: CopyPlan, options: CodecOptions | None
+) -> Iterator[tuple[Any, ...]]:
+    with out:
+        if plan.types is not None:
+            yield from out
+        else:
+            convert = text_row_converter(plan.typnames, options or DEFAULT_OPTIONS)
+            for row in out:
+                yield convert(row)
 
 
 def _as_operational(exc: Error) -> OperationalError:

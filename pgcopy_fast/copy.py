@@ -24,6 +24,7 @@ from .errors import (
 )
 from .events import CopyInResponse, CopyOutResponse
 from .flows import copy_end_flow, copy_in_events, copy_out_flow, copy_start_flow
+from .options import CodecOptions
 from .pgtypes import canonical_types
 
 if TYPE_CHECKING:
@@ -113,6 +114,8 @@ class CopyIn:
         null: str | None = None,
         quote: str | None = None,
         columns: Sequence[str] | None = None,
+        options: CodecOptions | None = None,
+        element_oids: Sequence[int | None] | None = None,
     ) -> None:
         wanted = _check_format(format)
         if not isinstance(threshold, int) or threshold < MIN_COPY_BATCH_THRESHOLD:
@@ -132,7 +135,7 @@ class CopyIn:
         self.ncolumns = len(response.column_formats)
         try:
             self._encoder = self._make_encoder(
-                canonical, delimiter, null, quote, columns
+                canonical, delimiter, null, quote, columns, options, element_oids
             )
         except BaseException as exc:
             self.abort(f"{type(exc).__name__}: {exc}")
@@ -149,6 +152,8 @@ class CopyIn:
         null: str | None,
         quote: str | None,
         columns: Sequence[str] | None,
+        options: CodecOptions | None,
+        element_oids: Sequence[int | None] | None,
     ) -> Any:
         opts = _options(self.format, delimiter, null, quote)
         if types is not None and len(types) != self.ncolumns:
@@ -379,6 +384,7 @@ class CopyOut:
         delimiter: str | None = None,
         null: str | None = None,
         quote: str | None = None,
+        options: CodecOptions | None = None,
     ) -> None:
         wanted = _check_format(format)
         canonical = canonical_types(types)
@@ -403,7 +409,7 @@ class CopyOut:
                 )
             self._decoder: Any
             if self.format == "binary":
-                self._decoder = _core.BinaryDecoder(canonical)
+                self._decoder = _core.BinaryDecoder(canonical, options)
             elif self.format == "csv":
                 self._decoder = _core.CsvDecoder(**opts)
             else:

@@ -1,0 +1,711 @@
+"""Binary value codecs of the pure-Python twin, one pair per PostgreSQL type.
+
+``encoder_for(name, options, element_oid)`` returns ``f(out, value)`` that
+appends the value's length and bytes to a bytearray; ``decoder_for(name,
+options)`` returns ``f(raw) -> value``.  Errors: TypeError for a value of the
+wrong Python type, OverflowError for one out of range, ValueError for one
+that no PostgreSQL value matches.  The compiled twin (``_codecs_c.pxi``)
+has the same functions with the same messages.
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import math
+import struct
+import uuid
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+from .options import CodecOptions
+from .pgtypes import OIDS
+
+__all__ = ["encoder_for", "decoder_for", "BINARY_TYPES"]
+
+Encode = Callable[[bytearray, Any], None]
+Decode = Callable[[bytes], Any]
+
+_i16 = struct.Struct(">h")
+_i32 = struct.Struct(">i")
+_i64 = struct.Struct(">q")
+_u32 = struct.Struct(">I")
+_f32 = struct.Struct(">f")
+_f64 = struct.Struct(">d")
+_len_i16 = struct.Struct(">ih").pack
+_len_i32 = struct.Struct(">ii").pack
+_len_i64 = struct.Struct(">iq").pack
+_len_u32 = struct.Struct(">iI").pack
+_len_f32 = struct.Struct(">if").pack
+_len_f64 = struct.Struct(">id").pack
+
+_FLT_MAX = 3.4028234663852886e38
+_NUL_MESSAGE = "PostgreSQL text cannot contain NUL characters"
+#: date(2000, 1, 1).toordinal(): PostgreSQL counts days and microseconds
+#: from 2000-01-01.
+_PG_EPOCH_ORDINAL = 730120
+_PG_EPOCH = datetime.datetime(2000, 1, 1)
+_PG_EPOCH_UTC = datetime.datetime(2000, 1, 1, tzinfo=datetime.timezone.utc)
+_US_PER_DAY = 86_400_000_000
+_DATE_INFINITY = 0x7FFFFFFF
+_DATE_NEG_INFINITY = -0x80000000
+_TS_INFINITY = 0x7FFFFFFFFFFFFFFF
+_TS_NEG_INFINITY = -0x8000000000000000
+#: NUMERIC_DSCALE_MAX and the int16 weight bound of numeric_recv.
+_NUMERIC_DSCALE_MAX = 0x3FFF
+_NUMERIC_POS, _NUMERIC_NEG, _NUMERIC_NAN = 0x0000, 0x4000, 0xC000
+_NUMERIC_PINF, _NUMERIC_NINF = 0xD000, 0xF000
+#: MAXDIM of PostgreSQL arrays.
+_ARRAY_MAX_DIMS = 6
+_AF_INET, _AF_INET6 = 2, 3
+
+
+def _need(value: Any, kinds: type | tuple[type, ...], expected: str) -> None:
+    if not isinstance(value, kinds):
+        raise TypeError(f"expected {expected}, got {type(value).__name__}")
+
+
+def _int_in(v: Any, lo: int, hi: int, pg_type: str) -> int:
+    _need(v, int, "int")
+    if v < lo or v > hi:
+        raise OverflowError(f"{v} is out of range for {pg_type}")
+    return int(v)
+
+
+def _as_float(v: Any) -> float:
+    if isinstance(v, float):
+        return float(v)
+    _need(v, int, "float or int")
+    return float(v)
+
+
+def _utf8(v: Any) -> bytes:
+    _need(v, str, "str")
+    raw: bytes = v.encode()
+    if b"\x00" in raw:
+        raise ValueError(_NUL_MESSAGE)
+    return raw
+
+
+def _put(out: bytearray, raw: bytes) -> None:
+    out += _i32.pack(len(raw))
+    out += raw
+
+
+# -- scalars ------------------------------------------------------------------
+
+
+def _enc_bool(out: bytearray, v: Any) -> None:
+    _need(v, bool, "bool")
+    out += b"\x00\x00\x00\x01\x01" if v else b"\x00\x00\x00\x01\x00"
+
+
+def _enc_int2(out: bytearray, v: Any) -> None:
+    out += _len_i16(2, _int_in(v, -0x8000, 0x7FFF, "int2"))
+
+
+def _enc_int4(out: bytearray, v: Any) -> None:
+    out += _len_i32(4, _int_in(v, -0x80000000, 0x7FFFFFFF, "int4"))
+
+
+def _enc_int8(out: bytearray, v: Any) -> None:
+    out += _len_i64(8, _int_in(v, -(2**63), 2**63 - 1, "int8"))
+
+
+def _enc_oid(out: bytearray, v: Any) -> None:
+    out += _len_u32(4, _int_in(v, 0, 0xFFFFFFFF, "oid"))
+
+
+def _enc_float4(out: bytearray, v: Any) -> None:
+    f = _as_float(v)
+    if math.isfinite(f) and abs(f) > _FLT_MAX:
+        raise OverflowError(f"{f!r} is out of range for float4")
+    out += _len_f32(4, f)
+
+
+def _enc_float8(out: bytearray, v: Any) -> None:
+    out += _len_f64(8, _as_float(v))
+
+
+def _enc_text(out: bytearray, v: Any) -> None:
+    _put(out, _utf8(v))
+
+
+def _enc_bytea(out: bytearray, v: Any) -> None:
+    _need(v, (bytes, bytearray, memoryview), "bytes, bytearray or memoryview")
+    _put(out, v.tobytes() if isinstance(v, memoryview) else v)
+
+
+def _numeric_parts(v: Any) -> tuple[int, int, int, list[int]]:
+    """(sign, weight, dscale, base-10000 digits) of a Decimal, int or float."""
+    if isinstance(v, Decimal):
+        d = v
+    elif isinstance(v, int):
+        d = Decimal(int(v))
+    elif isinstance(v, float):
+        d = Decimal(repr(float(v))) if math.isfinite(v) else Decimal(float(v))
+    else:
+        raise TypeError(f"expected Decimal, int or float, got {type(v).__name__}")
+    if d.is_nan():
+        if d.is_snan():
+            raise ValueError("a signaling NaN has no PostgreSQL value")
+        return _NUMERIC_NAN, 0, 0, []
+    if d.is_infinite():
+        return (_NUMERIC_NINF if d < 0 else _NUMERIC_PINF), 0, 0, []
+    sign, digit_tuple, exponent = d.as_tuple()
+    assert isinstance(exponent, int)
+    digits = "".join(map(str, digit_tuple))
+    if exponent >= 0:
+        int_part, frac_part = digits + "0" * exponent, ""
+    elif len(digits) > -exponent:
+        int_part, frac_part = digits[:exponent], digits[exponent:]
+    else:
+        int_part, frac_part = "", "0" * (-exponent - len(digits)) + digits
+    dscale = len(frac_part)
+    if dscale > _NUMERIC_DSCALE_MAX:
+        raise OverflowError(f"{v} has more than {_NUMERIC_DSCALE_MAX} decimal digits")
+    int_part = int_part.lstrip("0")
+    int_part = "0" * (-len(int_part) % 4) + int_part
+    frac_part = frac_part + "0" * (-len(frac_part) % 4)
+    both = int_part + frac_part
+    groups = [int(both[i : i + 4]) for i in range(0, len(both), 4)]
+    weight = len(int_part) // 4 - 1
+    start = 0
+    while start < len(groups) and groups[start] == 0:
+        start += 1
+        weight -= 1
+    end = len(groups)
+    while end > start and groups[end - 1] == 0:
+        end -= 1
+    groups = groups[start:end]
+    if not groups:
+        weight = 0
+    if weight > 0x7FFF or weight < -0x8000:
+        raise OverflowError(f"{v} is out of range for numeric")
+    return (_NUMERIC_NEG if sign else _NUMERIC_POS), weight, dscale, groups
+
+
+def _enc_numeric(out: bytearray, v: Any) -> None:
+    sign, weight, dscale, groups = _numeric_parts(v)
+    n = len(groups)
+    out += struct.pack(f">ihhHH{n}H", 8 + 2 * n, n, weight, sign, dscale, *groups)
+
+
+def _make_enc_date(options: CodecOptions) -> Encode:
+    def enc(out: bytearray, v: Any) -> None:
+        if isinstance(v, datetime.datetime) or not isinstance(v, datetime.date):
+            raise TypeError(f"expected date, got {type(v).__name__}")
+        if options.infinity and v == datetime.date.max:
+            days = _DATE_INFINITY
+        elif options.infinity and v == datetime.date.min:
+            days = _DATE_NEG_INFINITY
+        else:
+            days = v.toordinal() - _PG_EPOCH_ORDINAL
+        out += _len_i32(4, days)
+
+    return enc
+
+
+def _time_us(v: datetime.time) -> int:
+    return ((v.hour * 60 + v.minute) * 60 + v.second) * 1_000_000 + v.microsecond
+
+
+def _enc_time(out: bytearray, v: Any) -> None:
+    _need(v, datetime.time, "time")
+    if v.utcoffset() is not None:
+        raise ValueError("time needs a naive time; use timetz for an aware one")
+    out += _len_i64(8, _time_us(v))
+
+
+def _enc_timetz(out: bytearray, v: Any) -> None:
+    _need(v, datetime.time, "time")
+    offset = v.utcoffset()
+    if offset is None:
+        raise ValueError("timetz needs an aware time")
+    if offset.microseconds:
+        raise ValueError("timetz offsets are whole seconds")
+    out += struct.pack(">iqi", 12, _time_us(v), -(offset.days * 86400 + offset.seconds))
+
+
+def _datetime_us(v: datetime.datetime) -> int:
+    days = v.toordinal() - _PG_EPOCH_ORDINAL
+    return days * _US_PER_DAY + _time_us(v.time())
+
+
+def _make_enc_timestamp(options: CodecOptions, aware: bool) -> Encode:
+    def enc(out: bytearray, v: Any) -> None:
+        _need(v, datetime.datetime, "datetime")
+        offset = v.utcoffset()
+        if not aware and offset is not None:
+            raise ValueError(
+                "timestamp needs a naive datetime; use timestamptz for an aware one"
+            )
+        if options.infinity and v.replace(tzinfo=None) == datetime.datetime.max:
+            us = _TS_INFINITY
+        elif options.infinity and v.replace(tzinfo=None) == datetime.datetime.min:
+            us = _TS_NEG_INFINITY
+        else:
+            us = _datetime_us(v)
+            if offset is not None:
+                us -= (offset.days * 86400 + offset.seconds) * 1_000_000
+                us -= offset.microseconds
+        out += _len_i64(8, us)
+
+    return enc
+
+
+def _enc_interval(out: bytearray, v: Any) -> None:
+    _need(v, datetime.timedelta, "timedelta")
+    out += struct.pack(">iqii", 16, v.seconds * 1_000_000 + v.microseconds, v.days, 0)
+
+
+def _enc_uuid(out: bytearray, v: Any) -> None:
+    if isinstance(v, str):
+        v = uuid.UUID(v)
+    _need(v, uuid.UUID, "UUID or str")
+    out += b"\x00\x00\x00\x10" + v.bytes
+
+
+def _make_enc_json(options: CodecOptions, jsonb: bool) -> Encode:
+    def enc(out: bytearray, v: Any) -> None:
+        if options.json_str and isinstance(v, str):
+            raw: bytes | str = v
+        else:
+            raw = options.json_dumps(v)
+        if isinstance(raw, str):
+            raw = raw.encode()
+        elif not isinstance(raw, bytes):
+            raise TypeError(
+                f"json_dumps returned {type(raw).__name__}, not str or bytes"
+            )
+        if b"\x00" in raw:
+            raise ValueError(_NUL_MESSAGE)
+        if jsonb:
+            out += _i32.pack(len(raw) + 1) + b"\x01"
+            out += raw
+        else:
+            _put(out, raw)
+
+    return enc
+
+
+_IP_VALUES = (
+    ipaddress.IPv4Address,
+    ipaddress.IPv6Address,
+    ipaddress.IPv4Interface,
+    ipaddress.IPv6Interface,
+    ipaddress.IPv4Network,
+    ipaddress.IPv6Network,
+)
+
+
+def _make_enc_inet(cidr: bool) -> Encode:
+    def enc(out: bytearray, v: Any) -> None:
+        if isinstance(v, str):
+            v = ipaddress.ip_network(v) if cidr else ipaddress.ip_interface(v)
+        _need(v, _IP_VALUES, "an ipaddress object or str")
+        if isinstance(v, ipaddress.IPv4Network | ipaddress.IPv6Network):
+            address, bits = v.network_address, v.prefixlen
+        elif isinstance(v, ipaddress.IPv4Interface | ipaddress.IPv6Interface):
+            if cidr:
+                v = ipaddress.ip_network(v.with_prefixlen)  # refuses host bits
+                address, bits = v.network_address, v.prefixlen
+            else:
+                address, bits = v.ip, v.network.prefixlen
+        else:
+            address, bits = v, v.max_prefixlen
+        packed = address.packed
+        family = _AF_INET if len(packed) == 4 else _AF_INET6
+        out += struct.pack(
+            ">iBBBB", 4 + len(packed), family, bits, int(cidr), len(packed)
+        )
+        out += packed
+
+    return enc
+
+
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def _enc_macaddr(out: bytearray, v: Any) -> None:
+    _need(v, str, "str")
+    digits = v.replace(":", "").replace("-", "").replace(".", "")
+    if len(digits) != 12 or not set(digits) <= _HEX:
+        raise ValueError(f"invalid macaddr {v!r}")
+    out += b"\x00\x00\x00\x06" + bytes.fromhex(digits)
+
+
+# -- arrays -----------------------------------------------------------------------
+
+
+def _array_shape(v: Any) -> list[int]:
+    dims: list[int] = []
+    while isinstance(v, list | tuple):
+        dims.append(len(v))
+        if not v:
+            return []
+        v = v[0]
+    if len(dims) > _ARRAY_MAX_DIMS:
+        raise ValueError(f"arrays have at most {_ARRAY_MAX_DIMS} dimensions")
+    return dims
+
+
+def _array_flatten(v: Any, dims: list[int], depth: int, flat: list[Any]) -> None:
+    if depth == len(dims):
+        if isinstance(v, list | tuple):
+            raise ValueError("an array's sub-lists must all have the same length")
+        flat.append(v)
+        return
+    if not isinstance(v, list | tuple) or len(v) != dims[depth]:
+        raise ValueError("an array's sub-lists must all have the same length")
+    for item in v:
+        _array_flatten(item, dims, depth + 1, flat)
+
+
+def _make_enc_array(element: Encode, element_oid: int) -> Encode:
+    def enc(out: bytearray, v: Any) -> None:
+        if not isinstance(v, list | tuple):
+            raise TypeError(f"expected list or tuple, got {type(v).__name__}")
+        dims = _array_shape(v)
+        flat: list[Any] = []
+        if dims:
+            _array_flatten(v, dims, 0, flat)
+        start = len(out)
+        out += b"\x00\x00\x00\x00"  # length, back-patched below
+        has_null = any(item is None for item in flat)
+        out += struct.pack(">iiI", len(dims), int(has_null), element_oid)
+        for size in dims:
+            out += struct.pack(">ii", size, 1)
+        for item in flat:
+            if item is None:
+                out += b"\xff\xff\xff\xff"
+            else:
+                element(out, item)
+        out[start : start + 4] = _i32.pack(len(out) - start - 4)
+
+    return enc
+
+
+# -- decoders ---------------------------------------------------------------------
+
+
+def _size(raw: bytes, size: int, name: str) -> None:
+    if len(raw) != size:
+        raise ValueError(f"{name} has {size} bytes, got {len(raw)}")
+
+
+def _fixed(size: int, unpack: Any, name: str) -> Decode:
+    def dec(raw: bytes) -> Any:
+        _size(raw, size, name)
+        return unpack(raw)[0]
+
+    return dec
+
+
+def _dec_bool(raw: bytes) -> bool:
+    if len(raw) != 1:
+        raise ValueError(f"bool has 1 byte, got {len(raw)}")
+    return raw[0] != 0
+
+
+def _dec_text(raw: bytes) -> str:
+    return raw.decode()
+
+
+def _dec_numeric(raw: bytes) -> Decimal:
+    if len(raw) < 8:
+        raise ValueError(f"numeric has at least 8 bytes, got {len(raw)}")
+    ndigits, weight, sign, dscale = struct.unpack_from(">hhHH", raw)
+    if ndigits < 0 or len(raw) != 8 + 2 * ndigits:
+        raise ValueError(f"numeric with {ndigits} digits has {len(raw)} bytes")
+    if sign == _NUMERIC_NAN:
+        return Decimal("NaN")
+    if sign == _NUMERIC_PINF:
+        return Decimal("Infinity")
+    if sign == _NUMERIC_NINF:
+        return Decimal("-Infinity")
+    if sign not in (_NUMERIC_POS, _NUMERIC_NEG) or dscale > _NUMERIC_DSCALE_MAX:
+        raise ValueError(f"invalid numeric sign {sign:#06x} or scale {dscale}")
+    groups = struct.unpack_from(f">{ndigits}H", raw, 8)
+    if any(g > 9999 for g in groups):
+        raise ValueError("numeric digit out of range")
+    digits = "".join(f"{g:04d}" for g in groups)
+    if weight >= 0:
+        int_len = (weight + 1) * 4
+        digits = digits + "0" * max(0, int_len - len(digits))
+        int_part, frac = digits[:int_len], digits[int_len:]
+    else:
+        int_part, frac = "", "0000" * (-weight - 1) + digits
+    frac = (frac + "0" * dscale)[:dscale]
+    text = (int_part.lstrip("0") or "0") + ("." + frac if frac else "")
+    return Decimal(("-" if sign == _NUMERIC_NEG else "") + text)
+
+
+def _make_dec_date(options: CodecOptions) -> Decode:
+    def dec(raw: bytes) -> datetime.date:
+        _size(raw, 4, "date")
+        days = _i32.unpack(raw)[0]
+        if days in (_DATE_INFINITY, _DATE_NEG_INFINITY):
+            if not options.infinity:
+                raise ValueError(
+                    "infinite date has no Python value (CodecOptions(infinity=True) "
+                    "maps it to date.max / date.min)"
+                )
+            return datetime.date.max if days > 0 else datetime.date.min
+        ordinal = days + _PG_EPOCH_ORDINAL
+        if not 1 <= ordinal <= 3652059:
+            raise ValueError(
+                f"date out of range for Python: {days} days from 2000-01-01"
+            )
+        return datetime.date.fromordinal(ordinal)
+
+    return dec
+
+
+def _time_of(us: int) -> datetime.time:
+    if not 0 <= us < _US_PER_DAY:
+        raise ValueError(f"time of {us} microseconds has no Python value")
+    seconds, micro = divmod(us, 1_000_000)
+    minutes, second = divmod(seconds, 60)
+    hour, minute = divmod(minutes, 60)
+    return datetime.time(hour, minute, second, micro)
+
+
+def _dec_time(raw: bytes) -> datetime.time:
+    _size(raw, 8, "time")
+    return _time_of(_i64.unpack(raw)[0])
+
+
+def _dec_timetz(raw: bytes) -> datetime.time:
+    _size(raw, 12, "timetz")
+    us, zone = struct.unpack(">qi", raw)
+    if not -86400 < zone < 86400:
+        raise ValueError(f"timetz offset of {zone} seconds has no Python value")
+    tz = datetime.timezone(datetime.timedelta(seconds=-zone))
+    return _time_of(us).replace(tzinfo=tz)
+
+
+def _make_dec_timestamp(options: CodecOptions, aware: bool) -> Decode:
+    epoch = _PG_EPOCH_UTC if aware else _PG_EPOCH
+    name = "timestamptz" if aware else "timestamp"
+
+    def dec(raw: bytes) -> datetime.datetime:
+        _size(raw, 8, name)
+        us = _i64.unpack(raw)[0]
+        if us in (_TS_INFINITY, _TS_NEG_INFINITY):
+            if not options.infinity:
+                raise ValueError(
+                    f"infinite {name} has no Python value (CodecOptions(infinity=True) "
+                    "maps it to datetime.max / datetime.min)"
+                )
+            value = datetime.datetime.max if us > 0 else datetime.datetime.min
+            return value.replace(tzinfo=datetime.timezone.utc) if aware else value
+        try:
+            return epoch + datetime.timedelta(microseconds=us)
+        except OverflowError:
+            raise ValueError(
+                f"{name} out of range for Python: {us} microseconds from 2000-01-01"
+            ) from None
+
+    return dec
+
+
+def _make_dec_interval(options: CodecOptions) -> Decode:
+    def dec(raw: bytes) -> Any:
+        _size(raw, 16, "interval")
+        us, days, months = struct.unpack(">qii", raw)
+        if options.interval_tuple:
+            return (months, days, us)
+        try:
+            return datetime.timedelta(days=months * 30 + days, microseconds=us)
+        except OverflowError:
+            raise ValueError("interval out of range for timedelta") from None
+
+    return dec
+
+
+def _dec_uuid(raw: bytes) -> uuid.UUID:
+    _size(raw, 16, "uuid")
+    return uuid.UUID(bytes=raw)
+
+
+def _make_dec_json(options: CodecOptions, jsonb: bool) -> Decode:
+    def dec(raw: bytes) -> Any:
+        if jsonb:
+            if not raw or raw[0] != 1:
+                raise ValueError(f"unsupported jsonb version {raw[:1]!r}")
+            raw = raw[1:]
+        return options.json_loads(raw.decode())
+
+    return dec
+
+
+def _make_dec_inet(cidr: bool) -> Decode:
+    def dec(raw: bytes) -> Any:
+        if len(raw) < 4:
+            raise ValueError(f"inet has at least 4 bytes, got {len(raw)}")
+        family, bits, _, size = raw[0], raw[1], raw[2], raw[3]
+        width = 4 if family == _AF_INET else 16 if family == _AF_INET6 else 0
+        if width == 0 or size != width or len(raw) != 4 + width or bits > width * 8:
+            raise ValueError("invalid inet value")
+        address = ipaddress.ip_address(raw[4:])
+        if cidr:
+            return ipaddress.ip_network(f"{address}/{bits}")
+        if bits == width * 8:
+            return address
+        return ipaddress.ip_interface(f"{address}/{bits}")
+
+    return dec
+
+
+def _dec_macaddr(raw: bytes) -> str:
+    _size(raw, 6, "macaddr")
+    return ":".join(f"{b:02x}" for b in raw)
+
+
+def _make_dec_array(element: Decode) -> Decode:
+    def dec(raw: bytes) -> list[Any]:
+        if len(raw) < 12:
+            raise ValueError(f"array has at least 12 bytes, got {len(raw)}")
+        ndim, flags, _ = struct.unpack_from(">iiI", raw)
+        if not 0 <= ndim <= _ARRAY_MAX_DIMS or flags not in (0, 1):
+            raise ValueError(f"invalid array header: {ndim} dimensions, flags {flags}")
+        if len(raw) < 12 + 8 * ndim:
+            raise ValueError("array dimensions run past the end")
+        dims = [struct.unpack_from(">i", raw, 12 + 8 * i)[0] for i in range(ndim)]
+        total = 1
+        for size in dims:
+            if size < 0:
+                raise ValueError(f"invalid array dimension {size}")
+            total *= size
+        if ndim == 0:
+            total = 0
+        pos = 12 + 8 * ndim
+        if total * 4 > len(raw) - pos:
+            raise ValueError("array elements run past the end")
+        flat: list[Any] = []
+        for _ in range(total):
+            if pos + 4 > len(raw):
+                raise ValueError("array elements run past the end")
+            length = _i32.unpack_from(raw, pos)[0]
+            pos += 4
+            if length == -1:
+                flat.append(None)
+                continue
+            if length < 0 or pos + length > len(raw):
+                raise ValueError("array elements run past the end")
+            flat.append(element(raw[pos : pos + length]))
+            pos += length
+        if pos != len(raw):
+            raise ValueError("array has bytes after its last element")
+        if ndim == 0:
+            return []
+        for size in reversed(dims[1:]):
+            flat = [flat[i : i + size] for i in range(0, len(flat), size)]
+        return flat
+
+    return dec
+
+
+# -- tables -----------------------------------------------------------------------
+
+_TEXT_TYPES = ("text", "varchar", "bpchar", "name", "unknown", "citext", "char", "xml")
+
+_SIMPLE_ENCODERS: dict[str, Encode] = {
+    "bool": _enc_bool,
+    "int2": _enc_int2,
+    "int4": _enc_int4,
+    "int8": _enc_int8,
+    "oid": _enc_oid,
+    "float4": _enc_float4,
+    "float8": _enc_float8,
+    "bytea": _enc_bytea,
+    "numeric": _enc_numeric,
+    "time": _enc_time,
+    "timetz": _enc_timetz,
+    "interval": _enc_interval,
+    "uuid": _enc_uuid,
+    "macaddr": _enc_macaddr,
+    **dict.fromkeys(_TEXT_TYPES, _enc_text),
+}
+
+_SIMPLE_DECODERS: dict[str, Decode] = {
+    "bool": _dec_bool,
+    "int2": _fixed(2, _i16.unpack, "int2"),
+    "int4": _fixed(4, _i32.unpack, "int4"),
+    "int8": _fixed(8, _i64.unpack, "int8"),
+    "oid": _fixed(4, _u32.unpack, "oid"),
+    "float4": _fixed(4, _f32.unpack, "float4"),
+    "float8": _fixed(8, _f64.unpack, "float8"),
+    "bytea": bytes,
+    "numeric": _dec_numeric,
+    "time": _dec_time,
+    "timetz": _dec_timetz,
+    "uuid": _dec_uuid,
+    "macaddr": _dec_macaddr,
+    **dict.fromkeys(_TEXT_TYPES, _dec_text),
+}
+
+_SCALARS = frozenset(
+    [
+        *_SIMPLE_ENCODERS,
+        "date",
+        "timestamp",
+        "timestamptz",
+        "json",
+        "jsonb",
+        "inet",
+        "cidr",
+    ]
+)
+#: Every canonical type name with a binary codec: the scalars and arrays of them.
+BINARY_TYPES = frozenset([*_SCALARS, *("_" + name for name in _SCALARS)])
+
+
+def _scalar_encoder(name: str, options: CodecOptions) -> Encode:
+    if name in _SIMPLE_ENCODERS:
+        return _SIMPLE_ENCODERS[name]
+    if name == "date":
+        return _make_enc_date(options)
+    if name in ("timestamp", "timestamptz"):
+        return _make_enc_timestamp(options, name == "timestamptz")
+    if name in ("json", "jsonb"):
+        return _make_enc_json(options, name == "jsonb")
+    return _make_enc_inet(name == "cidr")
+
+
+def encoder_for(
+    name: str, options: CodecOptions, element_oid: int | None = None
+) -> Encode:
+    """The encoder of a canonical type name in ``BINARY_TYPES``.
+
+    ``element_oid`` overrides the element type OID written into an array
+    (an enum's or a domain's, where the element codec is text's).
+    """
+    if name.startswith("_"):
+        element = name[1:]
+        oid = element_oid if element_oid is not None else OIDS.get(element, 0)
+        return _make_enc_array(_scalar_encoder(element, options), oid)
+    return _scalar_encoder(name, options)
+
+
+def _scalar_decoder(name: str, options: CodecOptions) -> Decode:
+    if name in _SIMPLE_DECODERS:
+        return _SIMPLE_DECODERS[name]
+    if name == "date":
+        return _make_dec_date(options)
+    if name in ("timestamp", "timestamptz"):
+        return _make_dec_timestamp(options, name == "timestamptz")
+    if name == "interval":
+        return _make_dec_interval(options)
+    if name in ("json", "jsonb"):
+        return _make_dec_json(options, name == "jsonb")
+    return _make_dec_inet(name == "cidr")
+
+
+def decoder_for(name: str, options: CodecOptions) -> Decode:
+    """The decoder of a canonical type name in ``BINARY_TYPES``."""
+    if name.startswith("_"):
+        return _make_dec_array(_scalar_decoder(name[1:], options))
+    return _scalar_decoder(name, options)

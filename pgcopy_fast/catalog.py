@@ -1,0 +1,245 @@
+"""Table names, identifier quoting and column types from the catalog.
+
+``parse_table`` reads a table name as PostgreSQL does (unquoted parts fold
+to lower case); ``quote_ident`` quotes one exact name; ``column_types``
+asks the catalog, in one query, for each column's codec: domains become
+their base type, enums use text's codec, arrays their element's.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from . import _core
+from .errors import InterfaceError
+from .pgtypes import NAMES, OIDS
+
+if TYPE_CHECKING:
+    from .connection import Connection
+
+__all__ = [
+    "ColumnType",
+    "parse_table",
+    "quote_ident",
+    "quote_table",
+    "sql_literal",
+    "column_types",
+    "oid_types",
+]
+
+_UNQUOTED = re.compile(r"[A-Za-z_\u0080-\uffff][A-Za-z0-9_$\u0080-\uffff]*")
+
+
+@dataclass(frozen=True)
+class ColumnType:
+    """What a column needs from the codecs.
+
+    Attributes:
+        name: the column's exact name.
+        oid: the column's type OID.
+        typname: the type's name in pg_type.
+        codec: the canonical name of the binary codec, or None when the
+            type has none (the copy then falls back to text format).
+        element_oid: for arrays, the element type OID to write.
+    """
+
+    name: str
+    oid: int
+    typname: str
+    codec: str | None
+    element_oid: int | None = None
+
+
+def parse_table(table: str | tuple[str, str]) -> tuple[str | None, str]:
+    """``(schema or None, name)`` of a table as written in SQL, or of a tuple.
+
+    Raises:
+        InterfaceError: anything that is not one or two identifiers.
+    """
+    if isinstance(table, tuple):
+        if len(table) != 2 or not all(isinstance(p, str) and p for p in table):
+            raise InterfaceError(f"a (schema, name) tuple of two names, not {table!r}")
+        return table[0], table[1]
+    if not isinstance(table, str):
+        raise InterfaceError(
+            f"a table is a name or a (schema, name) tuple, not {table!r}"
+        )
+    parts: list[str] = []
+    i, n = 0, len(table)
+    while True:
+        if i < n and table[i] == '"':
+            j, buf = i + 1, []
+            while True:
+                end = table.find('"', j)
+                if end < 0:
+                    raise InterfaceError(f"unterminated quoted identifier in {table!r}")
+                buf.append(table[j:end])
+                if end + 1 < n and table[end + 1] == '"':
+                    buf.append('"')
+                    j = end + 2
+                    continue
+                i = end + 1
+                break
+            part = "".join(buf)
+            if not part:
+                raise InterfaceError(f"empty quoted identifier in {table!r}")
+        else:
+            match = _UNQUOTED.match(table, i)
+            if not match:
+                raise InterfaceError(f"not a table name: {table!r}")
+            part = match.group().lower()
+            i = match.end()
+        parts.append(part)
+        if i == n:
+            break
+        if table[i] != "." or len(parts) == 2:
+            raise InterfaceError(f"not a table name: {table!r}")
+        i += 1
+    if "\x00" in "".join(parts):
+        raise InterfaceError("identifiers cannot contain NUL characters")
+    if len(parts) == 1:
+        return None, parts[0]
+    return parts[0], parts[1]
+
+
+def quote_ident(name: str) -> str:
+    """One exact name as a quoted SQL identifier.
+
+    Raises:
+        InterfaceError: not a non-empty str without NUL characters.
+    """
+    if not isinstance(name, str) or not name or "\x00" in name:
+        raise InterfaceError(f"not a valid identifier: {name!r}")
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_table(schema: str | None, name: str) -> str:
+    """``"schema"."name"`` (or ``"name"``)."""
+    quoted = quote_ident(name)
+    return f"{quote_ident(schema)}.{quoted}" if schema is not None else quoted
+
+
+def sql_literal(conn: Connection, text: str) -> str:
+    """A string literal, safe whatever standard_conforming_strings says."""
+    if "\x00" in text:
+        raise InterfaceError("a string literal cannot contain NUL characters")
+    if conn.parameters.get("standard_conforming_strings", "on") == "on":
+        return "'" + text.replace("'", "''") + "'"
+    return "E'" + text.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+# Resolves domains (of domains) to their base type, then names the codec
+# input: the base type, its kind, and for arrays the element's.
+_TYPE_QUERY = """
+WITH RECURSIVE base(start_oid, oid, depth) AS (
+    SELECT t.oid, t.oid, 0 FROM pg_catalog.pg_type t WHERE t.oid IN ({oids})
+  UNION ALL
+    SELECT b.start_oid, t.typbasetype, b.depth + 1
+    FROM base b JOIN pg_catalog.pg_type t ON t.oid = b.oid
+    WHERE t.typtype = 'd' AND b.depth < 32
+), resolved AS (
+    SELECT DISTINCT ON (start_oid) start_oid, oid FROM base
+    ORDER BY start_oid, depth DESC
+)
+SELECT r.start_oid, t.typname, t.typtype, t.typelem, e.typname, e.typtype, eb.typname,
+       eb.typtype
+FROM resolved r
+JOIN pg_catalog.pg_type t ON t.oid = r.oid
+LEFT JOIN pg_catalog.pg_type e ON e.oid = t.typelem AND t.typlen = -1 AND t.typelem <> 0
+LEFT JOIN pg_catalog.pg_type eb ON eb.oid = CASE WHEN e.typtype = 'd'
+    THEN e.typbasetype END
+"""
+
+
+def _codec(typname: str, typtype: str) -> str | None:
+    if typtype == "e":
+        return "text"  # an enum's binary form is its label
+    return typname if typname in _core.binary_types() else None
+
+
+def oid_types(
+    conn: Connection, oids: Sequence[int]
+) -> dict[int, tuple[str, str | None, int | None]]:
+    """For each type OID: (typname, codec or None, array element OID or None)."""
+    out: dict[int, tuple[str, str | None, int | None]] = {}
+    unknown = []
+    for oid in set(oids):
+        name = NAMES.get(oid)
+        if name is not None and name in _core.binary_types():
+            element = OIDS.get(name[1:]) if name.startswith("_") else None
+            out[oid] = (name, name, element)
+        else:
+            unknown.append(oid)
+    if unknown:
+        rows = conn.execute(
+            _TYPE_QUERY.format(oids=",".join(str(int(o)) for o in unknown))
+        ).rows
+        for row in rows:
+            start, typname, typtype, typelem, ename, etype, ebname, ebtype = row
+            assert start is not None and typname is not None and typtype is not None
+            if ename is not None and typelem not in (None, "0"):
+                elem_name, elem_type = (ebname, ebtype) if ebname else (ename, etype)
+                assert elem_name is not None and elem_type is not None
+                elem_codec = _codec(elem_name, elem_type)
+                codec = (
+                    "_" + elem_codec
+                    if elem_codec and not elem_codec.startswith("_")
+                    else None
+                )
+                out[int(start)] = (typname, codec, int(typelem) if typelem else None)
+            else:
+                out[int(start)] = (typname, _codec(typname, typtype), None)
+    return out
+
+
+_COLUMNS_QUERY = """
+SELECT a.attname, a.atttypid
+FROM pg_catalog.pg_attribute a
+WHERE a.attrelid = {table}::regclass AND a.attnum > 0 AND NOT a.attisdropped
+  AND a.attgenerated = ''
+ORDER BY a.attnum
+"""
+
+
+def column_types(
+    conn: Connection, schema: str | None, name: str, columns: Sequence[str] | None
+) -> list[ColumnType]:
+    """The codec of each column of a table (all insertable columns by default).
+
+    Raises:
+        ProgrammingError: no such table (the server's error).
+        InterfaceError: a named column that the table does not have.
+    """
+    table = sql_literal(conn, quote_table(schema, name))
+    rows = conn.execute(_COLUMNS_QUERY.format(table=table)).rows
+    by_name: dict[str, int] = {str(r[0]): int(str(r[1])) for r in rows}
+    if columns is None:
+        names = list(by_name)
+    else:
+        names = list(columns)
+        missing = [c for c in names if c not in by_name]
+        if missing:
+            raise InterfaceError(
+                f"column {missing[0]!r} does not exist in {quote_table(schema, name)}"
+            )
+    info = oid_types(conn, [by_name[c] for c in names])
+    out = []
+    for col in names:
+        oid = by_name[col]
+        typname, codec, element = info[oid]
+        out.append(ColumnType(col, oid, typname, codec, element))
+    return out
+
+
+def check_columns(columns: Any) -> tuple[str, ...] | None:
+    """Validate a user's column list (exact names)."""
+    if columns is None:
+        return None
+    if isinstance(columns, str) or not isinstance(columns, Sequence):
+        raise InterfaceError("columns must be a sequence of column names")
+    for col in columns:
+        quote_ident(col)
+    return tuple(columns)
