@@ -40,7 +40,7 @@ def extensions():
             Extension(
                 "pgcopy_fast._core_c",
                 ["pgcopy_fast/_core_c.pyx"],
-                depends=["pgcopy_fast/_rows_c.pxi"],
+                depends=["pgcopy_fast/_rows_c.pxi", "pgcopy_fast/_codecs_c.pxi"],
             )
         ],
         compiler_directives={"language_level": "3"},

@@ -7,7 +7,7 @@ A Cython core with a pure-Python twin of identical behaviour;
 
 from __future__ import annotations
 
-from . import errors
+from . import errors, pgtypes
 from ._core import IMPL as __impl__
 from .connection import Connection, connect
 from .copy import CopyIn, CopyOut
@@ -28,6 +28,7 @@ from .errors import (
 )
 from .events import NoticeResponse, NotificationResponse, TransactionStatus
 from .flows import Result
+from .options import CodecOptions
 
 __version__ = "0.1.0"
 
@@ -40,6 +41,8 @@ __all__ = [
     "__impl__",
     "__version__",
     "errors",
+    "pgtypes",
+    "CodecOptions",
     "connect",
     "Connection",
     "CopyIn",

@@ -336,214 +336,39 @@ cdef class CsvEncoder(_Encoder):
         return 0
 
 
-# -- binary values ------------------------------------------------------------
-
-ctypedef int (*bin_encode_fn)(WriteBuffer buf, object v) except -1
-
-
-cdef inline int _need_failed(object v, str expected) except -1:
-    raise TypeError(f"expected {expected}, got {type(v).__name__}")
-
-
-cdef int _enc_bool(WriteBuffer buf, object v) except -1:
-    cdef char* p
-    if not isinstance(v, bool):
-        _need_failed(v, "bool")
-    p = buf._grow(5)
-    _put_u32(p, 1)
-    p[4] = 1 if v is True else 0
-    buf._len += 5
-    return 0
-
-
-cdef inline long long _int_in(object v, long long lo, long long hi, str pg_type) except? -1:
-    cdef int overflow = 0
-    cdef long long n
-    if not isinstance(v, int):
-        _need_failed(v, "int")
-    n = PyLong_AsLongLongAndOverflow(v, &overflow)
-    if overflow or n < lo or n > hi:
-        raise OverflowError(f"{v} is out of range for {pg_type}")
-    return n
-
-
-cdef int _enc_int2(WriteBuffer buf, object v) except -1:
-    cdef long long n = _int_in(v, -0x8000, 0x7FFF, "int2")
-    cdef char* p = buf._grow(6)
-    _put_u32(p, 2)
-    _put_u16(p + 4, <uint16_t>n)
-    buf._len += 6
-    return 0
-
-
-cdef int _enc_int4(WriteBuffer buf, object v) except -1:
-    cdef long long n = _int_in(v, -0x80000000, 0x7FFFFFFF, "int4")
-    cdef char* p = buf._grow(8)
-    _put_u32(p, 4)
-    _put_u32(p + 4, <uint32_t>n)
-    buf._len += 8
-    return 0
-
-
-cdef int _enc_int8(WriteBuffer buf, object v) except -1:
-    cdef long long n = _int_in(v, -0x7FFFFFFFFFFFFFFF - 1, 0x7FFFFFFFFFFFFFFF, "int8")
-    cdef char* p = buf._grow(12)
-    _put_u32(p, 8)
-    _put_u32(p + 4, <uint32_t>(<uint64_t>n >> 32))
-    _put_u32(p + 8, <uint32_t><uint64_t>n)
-    buf._len += 12
-    return 0
-
-
-cdef int _enc_oid(WriteBuffer buf, object v) except -1:
-    cdef long long n = _int_in(v, 0, 0xFFFFFFFF, "oid")
-    cdef char* p = buf._grow(8)
-    _put_u32(p, 4)
-    _put_u32(p + 4, <uint32_t>n)
-    buf._len += 8
-    return 0
-
-
-cdef inline double _as_float(object v) except? -1.0:
-    if isinstance(v, float):
-        return PyFloat_AS_DOUBLE(v)
-    if not isinstance(v, int):
-        _need_failed(v, "float or int")
-    return PyLong_AsDouble(v)
-
-
-cdef int _enc_float4(WriteBuffer buf, object v) except -1:
-    cdef double d = _as_float(v)
-    cdef float f
-    cdef uint32_t bits
-    cdef char* p
-    if isfinite(d) and fabs(d) > _FLT_MAX:
-        raise OverflowError(f"{d!r} is out of range for float4")
-    f = <float>d
-    memcpy(&bits, &f, 4)
-    p = buf._grow(8)
-    _put_u32(p, 4)
-    _put_u32(p + 4, bits)
-    buf._len += 8
-    return 0
-
-
-cdef int _enc_float8(WriteBuffer buf, object v) except -1:
-    cdef double d = _as_float(v)
-    cdef uint64_t bits
-    cdef char* p
-    memcpy(&bits, &d, 8)
-    p = buf._grow(12)
-    _put_u32(p, 8)
-    _put_u32(p + 4, <uint32_t>(bits >> 32))
-    _put_u32(p + 8, <uint32_t>bits)
-    buf._len += 12
-    return 0
-
-
-cdef int _enc_text(WriteBuffer buf, object v) except -1:
-    cdef Py_ssize_t size
-    cdef const char* data
-    cdef char* p
-    if not isinstance(v, str):
-        _need_failed(v, "str")
-    data = PyUnicode_AsUTF8AndSize(v, &size)
-    if memchr(data, 0, size) != NULL:
-        raise ValueError(_NUL_MESSAGE)
-    p = buf._grow(4 + size)
-    _put_u32(p, <uint32_t>size)
-    memcpy(p + 4, data, size)
-    buf._len += 4 + size
-    return 0
-
-
-cdef int _enc_bytea(WriteBuffer buf, object v) except -1:
-    cdef const char* data
-    cdef Py_ssize_t size
-    cdef char* p
-    if type(v) is bytes:
-        data = PyBytes_AS_STRING(v)
-        size = PyBytes_GET_SIZE(v)
-    elif isinstance(v, bytes):
-        data = PyBytes_AS_STRING(v)
-        size = PyBytes_GET_SIZE(v)
-    elif isinstance(v, bytearray):
-        data = PyByteArray_AS_STRING(v)
-        size = PyByteArray_GET_SIZE(v)
-    elif isinstance(v, memoryview):
-        v = v.tobytes()
-        data = PyBytes_AS_STRING(v)
-        size = PyBytes_GET_SIZE(v)
-    else:
-        _need_failed(v, "bytes, bytearray or memoryview")
-    p = buf._grow(4 + size)
-    _put_u32(p, <uint32_t>size)
-    memcpy(p + 4, data, size)
-    buf._len += 4 + size
-    return 0
-
-
-cdef bin_encode_fn _binary_encoder(str name):
-    if name == "bool":
-        return _enc_bool
-    if name == "int2":
-        return _enc_int2
-    if name == "int4":
-        return _enc_int4
-    if name == "int8":
-        return _enc_int8
-    if name == "oid":
-        return _enc_oid
-    if name == "float4":
-        return _enc_float4
-    if name == "float8":
-        return _enc_float8
-    if name in ("text", "varchar", "bpchar", "name", "unknown"):
-        return _enc_text
-    if name == "bytea":
-        return _enc_bytea
-    return NULL
-
-
-_BINARY_TYPES = frozenset([
-    "bool", "int2", "int4", "int8", "oid", "float4", "float8",
-    "text", "varchar", "bpchar", "name", "unknown", "bytea",
-])
-
-
-def binary_types() -> frozenset:
-    """The canonical type names this twin has binary codecs for."""
-    return _BINARY_TYPES
-
-
-cdef _check_types(object types):
-    if isinstance(types, str) or not isinstance(types, _Sequence):
-        raise TypeError("types must be a sequence of canonical type names")
-    for name in types:
-        if name not in _BINARY_TYPES:
-            raise InterfaceError(f"no binary codec for type {name!r}")
+include "_codecs_c.pxi"
 
 
 cdef class BinaryEncoder(_Encoder):
     """Rows to COPY binary format, each value converted to its column's type."""
 
     cdef bin_encode_fn* _encoders   # one per column, picked once
+    cdef list _states               # per column: what its encoder needs, or None
     cdef tuple _types
 
     def __dealloc__(self):
         PyMem_Free(self._encoders)
 
-    def __init__(self, types, columns=None) -> None:
-        cdef Py_ssize_t i
-        _check_types(types)
-        self._types = tuple(types)
-        self._setup(len(self._types), columns)
-        self._format = "binary"
-        self._encoders = <bin_encode_fn*>PyMem_Malloc(sizeof(bin_encode_fn) * (len(self._types) + 1))
+    def __init__(self, types, columns=None, options=None, element_oids=None) -> None:
+        cdef Py_ssize_t i, n
+        cdef object state = None
+        self._types = _check_types(types)
+        n = len(self._types)
+        if options is None:
+            options = _DEFAULT_OPTIONS
+        if element_oids is None:
+            element_oids = [None] * n
+        elif len(element_oids) != n:
+            raise ValueError("element_oids must have one entry per type")
+        self._encoders = <bin_encode_fn*>PyMem_Malloc(sizeof(bin_encode_fn) * (n + 1))
         if self._encoders == NULL:
             raise MemoryError()
-        for i in range(len(self._types)):
-            self._encoders[i] = _binary_encoder(self._types[i])
+        self._states = []
+        for i in range(n):
+            self._states.append(
+                _binary_encoder(self._types[i], options, element_oids[i], &self._encoders[i]))
+        self._setup(n, columns)
+        self._format = "binary"
 
     cdef object _pg_type(self, Py_ssize_t index):
         return self._types[index]
@@ -561,7 +386,7 @@ cdef class BinaryEncoder(_Encoder):
                 buf._len += 4
                 continue
             failed[0] = i
-            self._encoders[i](buf, v)
+            self._encoders[i](buf, v, <object>PyList_GET_ITEM(self._states, i))
         failed[0] = -1
         return 0
 
@@ -856,93 +681,11 @@ cdef class CsvDecoder(_Decoder):
         return rows
 
 
-ctypedef object (*bin_decode_fn)(const char* p, Py_ssize_t n)
-
-
-cdef inline int _size_is(Py_ssize_t n, Py_ssize_t size, str name) except -1:
-    if n != size:
-        raise ValueError(f"{name} has {size} bytes, got {n}")
-    return 0
-
-
-cdef object _dec_bool(const char* p, Py_ssize_t n):
-    if n != 1:
-        raise ValueError(f"bool has 1 byte, got {n}")
-    return p[0] != 0
-
-
-cdef object _dec_int2(const char* p, Py_ssize_t n):
-    _size_is(n, 2, "int2")
-    return PyLong_FromLong(_get_i16(p))
-
-
-cdef object _dec_int4(const char* p, Py_ssize_t n):
-    _size_is(n, 4, "int4")
-    return PyLong_FromLong(_get_i32(p))
-
-
-cdef object _dec_int8(const char* p, Py_ssize_t n):
-    _size_is(n, 8, "int8")
-    return PyLong_FromLongLong(<long long>_get_u64(p))
-
-
-cdef object _dec_oid(const char* p, Py_ssize_t n):
-    _size_is(n, 4, "oid")
-    return PyLong_FromUnsignedLong(<uint32_t>_get_i32(p))
-
-
-cdef object _dec_float4(const char* p, Py_ssize_t n):
-    cdef uint32_t bits
-    cdef float f
-    _size_is(n, 4, "float4")
-    bits = <uint32_t>_get_i32(p)
-    memcpy(&f, &bits, 4)
-    return <double>f
-
-
-cdef object _dec_float8(const char* p, Py_ssize_t n):
-    cdef uint64_t bits
-    cdef double d
-    _size_is(n, 8, "float8")
-    bits = _get_u64(p)
-    memcpy(&d, &bits, 8)
-    return d
-
-
-cdef object _dec_text(const char* p, Py_ssize_t n):
-    return PyUnicode_DecodeUTF8(p, n, NULL)
-
-
-cdef object _dec_bytea(const char* p, Py_ssize_t n):
-    return PyBytes_FromStringAndSize(p, n)
-
-
-cdef bin_decode_fn _binary_decoder(str name):
-    if name == "bool":
-        return _dec_bool
-    if name == "int2":
-        return _dec_int2
-    if name == "int4":
-        return _dec_int4
-    if name == "int8":
-        return _dec_int8
-    if name == "oid":
-        return _dec_oid
-    if name == "float4":
-        return _dec_float4
-    if name == "float8":
-        return _dec_float8
-    if name in ("text", "varchar", "bpchar", "name", "unknown"):
-        return _dec_text
-    if name == "bytea":
-        return _dec_bytea
-    return NULL
-
-
 cdef class BinaryDecoder(_Decoder):
     """COPY binary format to tuples: Python values with ``types``, bytes without."""
 
     cdef bin_decode_fn* _decoders   # one per column, or NULL without types
+    cdef list _states               # per column: what its decoder needs, or None
     cdef Py_ssize_t _ntypes         # len(types), or -1 without types
     cdef object _types
     cdef bint _header_done
@@ -951,19 +694,23 @@ cdef class BinaryDecoder(_Decoder):
     def __dealloc__(self):
         PyMem_Free(self._decoders)
 
-    def __init__(self, types=None) -> None:
+    def __init__(self, types=None, options=None) -> None:
         cdef Py_ssize_t i
+        cdef object state = None
         self._ntypes = -1
         self._types = None
+        if options is None:
+            options = _DEFAULT_OPTIONS
         if types is not None:
-            _check_types(types)
-            self._types = tuple(types)
+            self._types = _check_types(types)
             self._ntypes = len(self._types)
             self._decoders = <bin_decode_fn*>PyMem_Malloc(sizeof(bin_decode_fn) * (self._ntypes + 1))
             if self._decoders == NULL:
                 raise MemoryError()
+            self._states = []
             for i in range(self._ntypes):
-                self._decoders[i] = _binary_decoder(self._types[i])
+                self._states.append(
+                    _binary_decoder(self._types[i], options, &self._decoders[i]))
 
     @property
     def done(self) -> bool:
@@ -1055,7 +802,8 @@ cdef class BinaryDecoder(_Decoder):
                     value = PyBytes_FromStringAndSize(base + p, length)
                 else:
                     try:
-                        value = self._decoders[i](base + p, length)
+                        value = self._decoders[i](
+                            base + p, length, <object>PyList_GET_ITEM(self._states, i))
                     except ValueError as exc:
                         raise DecodeError(
                             f"row {self._rows}, column {i}: cannot decode "

@@ -89,7 +89,7 @@ def to_text(value: Any) -> str:
         return value.isoformat()
     if isinstance(value, datetime.timedelta):
         return _interval_text(value)
-    if isinstance(value, uuid.UUID | _IP_TYPES):
+    if isinstance(value, (uuid.UUID, *_IP_TYPES)):
         return str(value)
     if isinstance(value, list | tuple):
         return array_literal(value)

@@ -162,9 +162,9 @@ class CopyIn:
             )
         try:
             if self.format == "binary":
-                return (
-                    _core.BinaryEncoder(types, columns) if types is not None else None
-                )
+                if types is None:
+                    return None
+                return _core.BinaryEncoder(types, columns, options, element_oids)
             if self.format == "csv":
                 return _core.CsvEncoder(**opts, ncolumns=self.ncolumns, columns=columns)
             return _core.TextEncoder(**opts, ncolumns=self.ncolumns, columns=columns)
