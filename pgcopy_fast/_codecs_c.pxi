@@ -2,9 +2,9 @@
 #
 # Same results and messages as _codecs_py.py.  Each column gets a C function
 # pointer, picked once per copy, and a state object (None, a flag, or the
-# element codec of an array).  json, jsonb, inet, cidr, macaddr and timetz
-# are not hot enough to be worth a second implementation: for them the
-# state is the pure twin's function, which the C wrapper calls.
+# element codec of an array).  inet, cidr, macaddr and timetz are not hot
+# enough to be worth a second implementation: for them the state is the
+# pure twin's function, which the C wrapper calls.
 
 cimport cpython.datetime as cdt
 from cpython.datetime cimport (
@@ -27,6 +27,28 @@ from .options import DEFAULT_OPTIONS as _DEFAULT_OPTIONS
 from .pgtypes import OIDS as _OIDS
 
 import_datetime()
+
+cdef extern from *:
+    """
+    #if PY_VERSION_HEX >= 0x030D0000
+    #define PGCF_LONG_AS_BYTES(v, buf, n) _PyLong_AsByteArray((PyLongObject*)(v), (buf), (n), 0, 0, 1)
+    #else
+    #define PGCF_LONG_AS_BYTES(v, buf, n) _PyLong_AsByteArray((PyLongObject*)(v), (buf), (n), 0, 0)
+    #endif
+    """
+    int PGCF_LONG_AS_BYTES(object v, unsigned char* buf, size_t n) except -1
+    object _PyLong_FromByteArray(const unsigned char* buf, size_t n, int little_endian, int is_signed)
+
+cdef extern from "Python.h":
+    int PyObject_GenericSetAttr(object o, object name, object value) except -1
+    object PyType_GenericNew(object type, object args, object kwds)
+
+cdef int[4] _POW10 = [1000, 100, 10, 1]
+cdef str _ATTR_INT = "int"
+cdef str _ATTR_IS_SAFE = "is_safe"
+cdef object _UUID_SAFE_UNKNOWN = _uuid_mod.SafeUUID.unknown
+#: int_len above this makes the numeric weight overflow int16 (4 * 32768).
+cdef Py_ssize_t _NUMERIC_MAX_INT_DIGITS = 131072
 
 ctypedef int (*bin_encode_fn)(WriteBuffer buf, object v, object state) except -1
 ctypedef object (*bin_decode_fn)(const char* p, Py_ssize_t n, object state)
@@ -219,28 +241,27 @@ cdef int _enc_bytea(WriteBuffer buf, object v, object state) except -1:
 
 
 cdef int _enc_numeric(WriteBuffer buf, object v, object state) except -1:
-    cdef object d
     cdef int overflow = 0
     cdef long long small
+    cdef object text
+    cdef double d
     if isinstance(v, _Decimal):
-        d = v
+        text = str(v)
     elif isinstance(v, int):
         small = PyLong_AsLongLongAndOverflow(v, &overflow)
         if not overflow and small != (-0x7FFFFFFFFFFFFFFF - 1):
             return _numeric_from_int(buf, small)
-        d = _Decimal(int(v))
+        text = str(int(v))
     elif isinstance(v, float):
-        d = _Decimal(repr(float(v))) if isfinite(PyFloat_AS_DOUBLE(v)) else _Decimal(float(v))
+        d = PyFloat_AS_DOUBLE(v)
+        if isnan(d):
+            return _numeric_special(buf, 0xC000)
+        if not isfinite(d):
+            return _numeric_special(buf, 0xF000 if d < 0 else 0xD000)
+        text = repr(float(v))
     else:
         raise TypeError(f"expected Decimal, int or float, got {type(v).__name__}")
-    if d.is_nan():
-        if d.is_snan():
-            raise ValueError("a signaling NaN has no PostgreSQL value")
-        return _numeric_special(buf, 0xC000)
-    if d.is_infinite():
-        return _numeric_special(buf, 0xF000 if d < 0 else 0xD000)
-    sign, digits, exponent = d.as_tuple()
-    return _numeric_from_digits(buf, v, sign, digits, exponent)
+    return _numeric_from_text(buf, v, text)
 
 
 cdef int _numeric_special(WriteBuffer buf, uint16_t sign) except -1:
@@ -253,14 +274,14 @@ cdef int _numeric_special(WriteBuffer buf, uint16_t sign) except -1:
 cdef int _numeric_from_int(WriteBuffer buf, long long n) except -1:
     # Base-10000 groups of a machine integer: the common case, no Decimal.
     cdef uint16_t groups[5]
-    cdef int count = 0, weight, start, end, i
+    cdef int count = 0, weight, end, i
     cdef unsigned long long u = <unsigned long long>(-n) if n < 0 else <unsigned long long>n
     cdef char* p
     while u:
         groups[count] = <uint16_t>(u % 10000)
         u //= 10000
         count += 1
-    # groups are least significant first; weight of the most significant
+    # groups are least significant first; trailing zero groups are dropped
     weight = count - 1
     end = 0
     while end < count and groups[end] == 0:
@@ -279,33 +300,81 @@ cdef int _numeric_from_int(WriteBuffer buf, long long n) except -1:
     return 0
 
 
-cdef int _numeric_from_digits(WriteBuffer buf, object v, int sign, tuple digits,
-                              long long exponent) except -1:
-    cdef Py_ssize_t nd = len(digits)
-    cdef Py_ssize_t int_len, frac_len, dscale, lead, total, ngroups, i, j, start, end
+cdef int _numeric_from_text(WriteBuffer buf, object v, object text) except -1:
+    # Parses Decimal's str() (or a float's repr): [-]digits[.digits][E[+-]n],
+    # NaN, sNaN, Infinity -- the same numbers as Decimal.as_tuple() gives.
+    cdef Py_ssize_t size, i = 0, nd = 0, frac_digits = 0
+    cdef const char* s = PyUnicode_AsUTF8AndSize(text, &size)
+    cdef bint negative = False, in_frac = False, exp_negative = False
+    cdef long long exponent = 0, e = 0
+    cdef char* digits
+    if size and s[0] == b'-':
+        negative = True
+        i = 1
+    if i < size and s[i] == b's':
+        raise ValueError("a signaling NaN has no PostgreSQL value")
+    if i < size and s[i] == b'N':
+        return _numeric_special(buf, 0xC000)
+    if i < size and s[i] == b'I':
+        return _numeric_special(buf, 0xF000 if negative else 0xD000)
+    digits = <char*>PyMem_Malloc(size + 1)
+    if digits == NULL:
+        raise MemoryError()
+    try:
+        while i < size:
+            if s[i] == b'.':
+                in_frac = True
+            elif s[i] == b'e' or s[i] == b'E':
+                i += 1
+                if i < size and (s[i] == b'-' or s[i] == b'+'):
+                    exp_negative = s[i] == b'-'
+                    i += 1
+                while i < size:
+                    e = e * 10 + (s[i] - 48)
+                    if e > 4000000000000LL:
+                        e = 4000000000000LL  # far beyond any numeric; stop growing
+                    i += 1
+                break
+            else:
+                digits[nd] = <char>(s[i] - 48)
+                nd += 1
+                if in_frac:
+                    frac_digits += 1
+            i += 1
+        exponent = (-e if exp_negative else e) - frac_digits
+        return _numeric_from_digits(buf, v, negative, digits, nd, exponent)
+    finally:
+        PyMem_Free(digits)
+
+
+cdef int _numeric_from_digits(WriteBuffer buf, object v, bint negative, const char* digits,
+                              Py_ssize_t nd, long long exponent) except -1:
+    cdef long long int_len, frac_len, lead, total, ngroups, i, j, start, end, int_pad, frac_pad
     cdef long long weight
-    cdef int* dig = NULL
-    cdef int g
+    cdef char* dig = NULL
     cdef char* p
-    # int part: digits[:nd + exponent] (+ exponent zeros); frac part: -exponent digits
+    # int part: the digit string (plus exponent zeros) before the point;
+    # frac part: -exponent digits after it (zeros first when digits run out)
     if exponent >= 0:
         int_len = nd + exponent
         frac_len = 0
     else:
         int_len = nd + exponent if nd > -exponent else 0
         frac_len = -exponent
-    dscale = frac_len
-    if dscale > _NUMERIC_DSCALE_MAX:
+    if frac_len > _NUMERIC_DSCALE_MAX:
         raise OverflowError(f"{v} has more than {_NUMERIC_DSCALE_MAX} decimal digits")
-    # leading zeros of the int part are dropped, as lstrip("0") does
-    lead = 0
-    while lead < int_len and lead < nd and <int>digits[lead] == 0:
+    lead = 0  # leading zeros of the int part are dropped
+    while lead < int_len and lead < nd and digits[lead] == 0:
         lead += 1
+    if lead == nd and int_len > nd:
+        lead = int_len  # nothing but zeros before the point
     int_len -= lead
-    cdef Py_ssize_t int_pad = (4 - int_len % 4) % 4
-    cdef Py_ssize_t frac_pad = (4 - frac_len % 4) % 4
+    if int_len > _NUMERIC_MAX_INT_DIGITS:
+        raise OverflowError(f"{v} is out of range for numeric")
+    int_pad = (4 - int_len % 4) % 4
+    frac_pad = (4 - frac_len % 4) % 4
     total = int_pad + int_len + frac_len + frac_pad
-    dig = <int*>PyMem_Malloc(sizeof(int) * (total + 1))
+    dig = <char*>PyMem_Malloc(total + 1)
     if dig == NULL:
         raise MemoryError()
     try:
@@ -313,10 +382,8 @@ cdef int _numeric_from_digits(WriteBuffer buf, object v, int sign, tuple digits,
         for i in range(int_pad):
             dig[j] = 0
             j += 1
-        # the digit string is digits + zeros (exponent > 0) or zeros + digits
-        # (a fraction shorter than -exponent); index k of that string:
         for i in range(int_len + frac_len):
-            dig[j] = _numeric_digit(digits, nd, exponent, lead + i, int_len + lead, frac_len)
+            dig[j] = _numeric_digit(digits, nd, exponent, lead + i, frac_len)
             j += 1
         for i in range(frac_pad):
             dig[j] = 0
@@ -337,8 +404,8 @@ cdef int _numeric_from_digits(WriteBuffer buf, object v, int sign, tuple digits,
         p = _put_len(buf, 8 + 2 * (end - start))
         _put_u16(p, <uint16_t>(end - start))
         _put_u16(p + 2, <uint16_t><int16_t>weight)
-        _put_u16(p + 4, 0x4000 if sign else 0)
-        _put_u16(p + 6, <uint16_t>dscale)
+        _put_u16(p + 4, 0x4000 if negative else 0)
+        _put_u16(p + 6, <uint16_t>frac_len)
         p += 8
         for i in range(start, end):
             _put_u16(p, <uint16_t>_group(dig, i))
@@ -348,21 +415,20 @@ cdef int _numeric_from_digits(WriteBuffer buf, object v, int sign, tuple digits,
     return 0
 
 
-cdef inline int _group(int* dig, Py_ssize_t i) noexcept:
+cdef inline int _group(char* dig, Py_ssize_t i) noexcept:
     return dig[4 * i] * 1000 + dig[4 * i + 1] * 100 + dig[4 * i + 2] * 10 + dig[4 * i + 3]
 
 
-cdef inline int _numeric_digit(tuple digits, Py_ssize_t nd, long long exponent,
-                               Py_ssize_t k, Py_ssize_t int_total, Py_ssize_t frac_len):
-    # Digit k of int_part + frac_part before stripping (int_total = its int length).
-    cdef Py_ssize_t pos
+cdef inline char _numeric_digit(const char* digits, Py_ssize_t nd, long long exponent,
+                                long long k, long long frac_len) noexcept:
+    # Digit k of int part + frac part, before leading zeros are stripped.
+    cdef long long pos
     if exponent >= 0:
-        return <int>digits[k] if k < nd else 0
+        return digits[k] if k < nd else 0
     if nd > -exponent:
-        return <int>digits[k]
-    # int part empty; frac = (-exponent - nd) zeros followed by the digits
-    pos = k - (frac_len - nd)
-    return <int>digits[pos] if pos >= 0 else 0
+        return digits[k]
+    pos = k - (frac_len - nd)  # int part empty; the fraction starts with zeros
+    return digits[pos] if pos >= 0 else 0
 
 
 cdef bint _is_date_max(object v):
@@ -411,13 +477,19 @@ cdef int _enc_timestamptz(WriteBuffer buf, object v, object state) except -1:
 
 cdef int _encode_datetime(WriteBuffer buf, object v, object infinity, bint aware) except -1:
     cdef object offset = None
+    cdef object tzinfo
     cdef long long us
     cdef int y, mo, d, h, mi, s, micro
+    cdef bint has_offset = False
     if not PyDateTime_Check(v):
         _need_failed(v, "datetime")
-    if cdt.datetime_tzinfo(v) is not None:
+    tzinfo = cdt.datetime_tzinfo(v)
+    if tzinfo is _UTC:
+        has_offset = True  # offset zero, without the call
+    elif tzinfo is not None:
         offset = v.utcoffset()
-    if not aware and offset is not None:
+        has_offset = offset is not None
+    if not aware and has_offset:
         raise ValueError("timestamp needs a naive datetime; use timestamptz for an aware one")
     y, mo, d = cdt.datetime_year(v), cdt.datetime_month(v), cdt.datetime_day(v)
     h, mi, s = cdt.datetime_hour(v), cdt.datetime_minute(v), cdt.datetime_second(v)
@@ -449,13 +521,41 @@ cdef int _enc_interval(WriteBuffer buf, object v, object state) except -1:
 
 
 cdef int _enc_uuid(WriteBuffer buf, object v, object state) except -1:
-    cdef bytes raw
     if isinstance(v, str):
         v = _UUID(v)
     if not isinstance(v, _UUID):
         _need_failed(v, "UUID or str")
-    raw = v.bytes
-    memcpy(_put_len(buf, 16), PyBytes_AS_STRING(raw), 16)
+    PGCF_LONG_AS_BYTES(v.int, <unsigned char*>_put_len(buf, 16), 16)
+    return 0
+
+
+cdef int _enc_json(WriteBuffer buf, object v, object state) except -1:
+    # state: (json_dumps, json_str, jsonb)
+    cdef tuple st = <tuple>state
+    cdef object raw
+    cdef const char* data
+    cdef Py_ssize_t size
+    cdef char* p
+    if st[1] and isinstance(v, str):
+        raw = v
+    else:
+        raw = st[0](v)
+    if isinstance(raw, str):
+        data = PyUnicode_AsUTF8AndSize(raw, &size)
+    elif isinstance(raw, bytes):
+        data = PyBytes_AS_STRING(raw)
+        size = PyBytes_GET_SIZE(raw)
+    else:
+        kind = type(raw).__name__
+        raise TypeError(f"json_dumps returned {kind}, not str or bytes")
+    if memchr(data, 0, size) != NULL:
+        raise ValueError(_NUL_MESSAGE)
+    if st[2]:
+        p = _put_len(buf, size + 1)
+        p[0] = 1
+        memcpy(p + 1, data, size)
+    else:
+        memcpy(_put_len(buf, size), data, size)
     return 0
 
 
@@ -511,6 +611,8 @@ cdef int _enc_array(WriteBuffer buf, object v, object state) except -1:
     cdef char* p
     if not isinstance(v, (list, tuple)):
         raise TypeError(f"expected list or tuple, got {type(v).__name__}")
+    if len(v) and not isinstance(v[0], (list, tuple)):
+        return _enc_array_1d(buf, v, codec)
     dims = _array_shape(v)
     if dims:
         _array_flatten(v, dims, 0, flat)
@@ -529,6 +631,34 @@ cdef int _enc_array(WriteBuffer buf, object v, object state) except -1:
         _put_u32(p + 20 + 8 * i, 1)
     buf._len += 16 + 8 * ndim
     for item in flat:
+        if item is None:
+            _put_u32(buf._grow(4), 0xFFFFFFFF)
+            buf._len += 4
+        else:
+            codec.encode(buf, item, codec.state)
+    _put_u32(buf._data + start, <uint32_t>(buf._len - start - 4))
+    return 0
+
+
+cdef int _enc_array_1d(WriteBuffer buf, object v, _ArrayCodec codec) except -1:
+    # The common case, without the flattened copy: a list of scalars.
+    cdef Py_ssize_t start, n = len(v)
+    cdef bint has_null = False
+    cdef char* p
+    for item in v:
+        if item is None:
+            has_null = True
+        elif isinstance(item, (list, tuple)):
+            raise ValueError("an array's sub-lists must all have the same length")
+    start = buf._len
+    p = buf._grow(24)
+    _put_u32(p + 4, 1)
+    _put_u32(p + 8, 1 if has_null else 0)
+    _put_u32(p + 12, codec.element_oid)
+    _put_u32(p + 16, <uint32_t>n)
+    _put_u32(p + 20, 1)
+    buf._len += 24
+    for item in v:
         if item is None:
             _put_u32(buf._grow(4), 0xFFFFFFFF)
             buf._len += 4
@@ -636,9 +766,9 @@ cdef object _dec_numeric(const char* p, Py_ssize_t n, object state):
     seen = False
     for i in range(int_groups):
         g = <uint16_t>_get_i16(p + 8 + 2 * i) if i < ndigits else 0
-        for k in (1000, 100, 10, 1):
-            if seen or (g // k) % 10 or (i == int_groups - 1 and k == 1):
-                o[pos] = <char>(48 + (g // k) % 10)
+        for k in range(4):
+            if seen or (g // _POW10[k]) % 10 or (i == int_groups - 1 and k == 3):
+                o[pos] = <char>(48 + (g // _POW10[k]) % 10)
                 pos += 1
                 seen = True
     if not seen:
@@ -652,7 +782,7 @@ cdef object _dec_numeric(const char* p, Py_ssize_t n, object state):
             k = weight + 1 + i // 4
             if 0 <= k < ndigits:
                 g = <uint16_t>_get_i16(p + 8 + 2 * k)
-                o[pos] = <char>(48 + (g // (1000, 100, 10, 1)[i % 4]) % 10)
+                o[pos] = <char>(48 + (g // _POW10[i % 4]) % 10)
             else:
                 o[pos] = b'0'
             pos += 1
@@ -743,12 +873,69 @@ cdef object _dec_interval(const char* p, Py_ssize_t n, object state):
 
 
 cdef object _dec_uuid(const char* p, Py_ssize_t n, object state):
+    # UUID(bytes=...) runs a Python __init__; setting the slots directly is
+    # several times faster and gives the same object.
+    cdef object value
     _size_is(n, 16, "uuid")
-    return _UUID(bytes=PyBytes_FromStringAndSize(p, 16))
+    value = PyType_GenericNew(_UUID, None, None)
+    PyObject_GenericSetAttr(value, _ATTR_INT, _PyLong_FromByteArray(<const unsigned char*>p, 16, 0, 0))
+    PyObject_GenericSetAttr(value, _ATTR_IS_SAFE, _UUID_SAFE_UNKNOWN)
+    return value
+
+
+cdef object _dec_json(const char* p, Py_ssize_t n, object state):
+    # state: (json_loads, jsonb)
+    cdef tuple st = <tuple>state
+    if st[1]:
+        if n < 1 or p[0] != 1:
+            raise ValueError(f"unsupported jsonb version {p[:1 if n else 0]!r}")
+        p += 1
+        n -= 1
+    return st[0](PyUnicode_DecodeUTF8(p, n, NULL))
 
 
 cdef object _dec_python(const char* p, Py_ssize_t n, object state):
     return state(PyBytes_FromStringAndSize(p, n))
+
+
+cdef object _dec_array_1d(const char* p, Py_ssize_t n, Py_ssize_t pos, Py_ssize_t total,
+                          _ArrayCodec codec):
+    cdef list out = PyList_New(total)
+    cdef Py_ssize_t i
+    cdef int32_t length
+    cdef object item
+    for i in range(total):
+        if pos + 4 > n:
+            _fill_none(out, i, total)
+            raise ValueError("array elements run past the end")
+        length = _get_i32(p + pos)
+        pos += 4
+        if length == -1:
+            item = None
+        elif length < 0 or pos + length > n:
+            _fill_none(out, i, total)
+            raise ValueError("array elements run past the end")
+        else:
+            try:
+                item = codec.decode(p + pos, length, codec.state)
+            except BaseException:
+                _fill_none(out, i, total)
+                raise
+            pos += length
+        Py_INCREF(item)
+        PyList_SET_ITEM(out, i, item)
+    if pos != n:
+        raise ValueError("array has bytes after its last element")
+    return out
+
+
+cdef void _fill_none(list out, Py_ssize_t start, Py_ssize_t total):
+    # A list from PyList_New holds NULLs; give the unset slots None before
+    # it can be seen or freed.
+    cdef Py_ssize_t i
+    for i in range(start, total):
+        Py_INCREF(None)
+        PyList_SET_ITEM(out, i, None)
 
 
 cdef object _dec_array(const char* p, Py_ssize_t n, object state):
@@ -777,6 +964,8 @@ cdef object _dec_array(const char* p, Py_ssize_t n, object state):
     pos = 12 + 8 * ndim
     if total * 4 > n - pos:
         raise ValueError("array elements run past the end")
+    if ndim == 1:
+        return _dec_array_1d(p, n, pos, total, codec)
     flat = []
     for i in range(total):
         if pos + 4 > n:
@@ -803,7 +992,6 @@ cdef object _dec_array(const char* p, Py_ssize_t n, object state):
 # -- choosing a codec ------------------------------------------------------------
 
 _TEXT_TYPES = ("text", "varchar", "bpchar", "name", "unknown", "citext", "char", "xml")
-_PYTHON_TYPES = ("json", "jsonb", "inet", "cidr", "macaddr", "timetz")
 _BINARY_TYPES = _codecs_py.BINARY_TYPES
 
 
@@ -860,6 +1048,9 @@ cdef object _scalar_encoder(str name, object options, bin_encode_fn* fn):
         fn[0] = _enc_timestamptz
     if fn[0] != NULL:
         return bool(options.infinity)
+    if name == "json" or name == "jsonb":
+        fn[0] = _enc_json
+        return (options.json_dumps, bool(options.json_str), name == "jsonb")
     fn[0] = _enc_python
     return _codecs_py.encoder_for(name, options)
 
@@ -918,6 +1109,9 @@ cdef object _scalar_decoder(str name, object options, bin_decode_fn* fn):
     if name == "interval":
         fn[0] = _dec_interval
         return bool(options.interval_tuple)
+    if name == "json" or name == "jsonb":
+        fn[0] = _dec_json
+        return (options.json_loads, name == "jsonb")
     fn[0] = _dec_python
     return _codecs_py.decoder_for(name, options)
 

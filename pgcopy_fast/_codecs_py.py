@@ -54,6 +54,8 @@ _TS_INFINITY = 0x7FFFFFFFFFFFFFFF
 _TS_NEG_INFINITY = -0x8000000000000000
 #: NUMERIC_DSCALE_MAX and the int16 weight bound of numeric_recv.
 _NUMERIC_DSCALE_MAX = 0x3FFF
+#: More integer digits than this overflow the int16 weight (4 * 32768).
+_NUMERIC_MAX_INT = 131072
 _NUMERIC_POS, _NUMERIC_NEG, _NUMERIC_NAN = 0x0000, 0x4000, 0xC000
 _NUMERIC_PINF, _NUMERIC_NINF = 0xD000, 0xF000
 #: MAXDIM of PostgreSQL arrays.
@@ -102,15 +104,24 @@ def _enc_bool(out: bytearray, v: Any) -> None:
 
 
 def _enc_int2(out: bytearray, v: Any) -> None:
-    out += _len_i16(2, _int_in(v, -0x8000, 0x7FFF, "int2"))
+    if isinstance(v, int) and -0x8000 <= v <= 0x7FFF:
+        out += _len_i16(2, v)
+    else:
+        _int_in(v, -0x8000, 0x7FFF, "int2")
 
 
 def _enc_int4(out: bytearray, v: Any) -> None:
-    out += _len_i32(4, _int_in(v, -0x80000000, 0x7FFFFFFF, "int4"))
+    if isinstance(v, int) and -0x80000000 <= v <= 0x7FFFFFFF:
+        out += _len_i32(4, v)
+    else:
+        _int_in(v, -0x80000000, 0x7FFFFFFF, "int4")
 
 
 def _enc_int8(out: bytearray, v: Any) -> None:
-    out += _len_i64(8, _int_in(v, -(2**63), 2**63 - 1, "int8"))
+    if isinstance(v, int) and -(2**63) <= v <= 2**63 - 1:
+        out += _len_i64(8, v)
+    else:
+        _int_in(v, -(2**63), 2**63 - 1, "int8")
 
 
 def _enc_oid(out: bytearray, v: Any) -> None:
@@ -125,10 +136,16 @@ def _enc_float4(out: bytearray, v: Any) -> None:
 
 
 def _enc_float8(out: bytearray, v: Any) -> None:
-    out += _len_f64(8, _as_float(v))
+    out += _len_f64(8, v if type(v) is float else _as_float(v))
 
 
 def _enc_text(out: bytearray, v: Any) -> None:
+    if type(v) is str:
+        raw = v.encode()
+        if b"\x00" not in raw:
+            out += _i32.pack(len(raw))
+            out += raw
+            return
     _put(out, _utf8(v))
 
 
@@ -155,6 +172,12 @@ def _numeric_parts(v: Any) -> tuple[int, int, int, list[int]]:
         return (_NUMERIC_NINF if d < 0 else _NUMERIC_PINF), 0, 0, []
     sign, digit_tuple, exponent = d.as_tuple()
     assert isinstance(exponent, int)
+    if (
+        exponent >= 0
+        and any(digit_tuple)
+        and len(digit_tuple) + exponent > _NUMERIC_MAX_INT
+    ):
+        raise OverflowError(f"{v} is out of range for numeric")
     digits = "".join(map(str, digit_tuple))
     if exponent >= 0:
         int_part, frac_part = digits + "0" * exponent, ""
@@ -186,8 +209,53 @@ def _numeric_parts(v: Any) -> tuple[int, int, int, list[int]]:
     return (_NUMERIC_NEG if sign else _NUMERIC_POS), weight, dscale, groups
 
 
+_POW10 = [10**i for i in range(4)]
+
+
+def _numeric_small(v: Any) -> tuple[int, int, int, list[int]] | None:
+    """_numeric_parts by integer arithmetic, for the common small values."""
+    if type(v) is int:
+        if not -(10**36) < v < 10**36:
+            return None
+        text, exponent = str(v), 0
+    else:
+        text = str(v)
+        mantissa, _, exp_text = text.partition("E")
+        if not mantissa[-1:].isdigit() or len(mantissa) > 38:
+            return None  # NaN, Infinity, or too long for the fast path
+        int_text, _, frac_text = mantissa.partition(".")
+        exponent = (int(exp_text) if exp_text else 0) - len(frac_text)
+        if not -1000 <= exponent <= 40:
+            return None
+        text = int_text + frac_text
+    negative = text.startswith("-")
+    coefficient = int(text.lstrip("-"))
+    if exponent > 0:
+        coefficient *= 10**exponent
+        exponent = 0
+    dscale = -exponent
+    pad = -dscale % 4
+    coefficient *= _POW10[pad]
+    frac_groups = (dscale + pad) // 4
+    groups = []  # least significant first
+    while coefficient:
+        coefficient, rest = divmod(coefficient, 10000)
+        groups.append(rest)
+    weight = len(groups) - frac_groups - 1
+    start = 0
+    while start < len(groups) and groups[start] == 0:
+        start += 1  # trailing zero groups go
+    groups = groups[start:][::-1]
+    if not groups:
+        weight = 0
+    return (_NUMERIC_NEG if negative else _NUMERIC_POS), weight, dscale, groups
+
+
 def _enc_numeric(out: bytearray, v: Any) -> None:
-    sign, weight, dscale, groups = _numeric_parts(v)
+    parts = None
+    if type(v) is Decimal or type(v) is int:
+        parts = _numeric_small(v)
+    sign, weight, dscale, groups = parts if parts is not None else _numeric_parts(v)
     n = len(groups)
     out += struct.pack(f">ihhHH{n}H", 8 + 2 * n, n, weight, sign, dscale, *groups)
 
@@ -233,8 +301,29 @@ def _datetime_us(v: datetime.datetime) -> int:
     return days * _US_PER_DAY + _time_us(v.time())
 
 
+_ONE_US = datetime.timedelta(microseconds=1)
+
+
 def _make_enc_timestamp(options: CodecOptions, aware: bool) -> Encode:
-    def enc(out: bytearray, v: Any) -> None:
+    if not options.infinity:
+        epoch_utc, epoch = _PG_EPOCH_UTC, _PG_EPOCH
+
+        def fast(out: bytearray, v: Any) -> None:
+            # datetime arithmetic in C: the offset is applied by the subtraction
+            if type(v) is datetime.datetime:
+                if v.tzinfo is None:
+                    out += _len_i64(8, (v - epoch) // _ONE_US)
+                    return
+                if aware:
+                    try:
+                        out += _len_i64(8, (v - epoch_utc) // _ONE_US)
+                        return
+                    except TypeError:
+                        pass  # a tzinfo whose utcoffset() is None: naive
+
+            slow(out, v)
+
+    def slow(out: bytearray, v: Any) -> None:
         _need(v, datetime.datetime, "datetime")
         offset = v.utcoffset()
         if not aware and offset is not None:
@@ -252,7 +341,7 @@ def _make_enc_timestamp(options: CodecOptions, aware: bool) -> Encode:
                 us -= offset.microseconds
         out += _len_i64(8, us)
 
-    return enc
+    return slow if options.infinity else fast
 
 
 def _enc_interval(out: bytearray, v: Any) -> None:
@@ -364,9 +453,30 @@ def _array_flatten(v: Any, dims: list[int], depth: int, flat: list[Any]) -> None
 
 
 def _make_enc_array(element: Encode, element_oid: int) -> Encode:
+    header_1d = struct.Struct(">iiiIii").pack
+
     def enc(out: bytearray, v: Any) -> None:
         if not isinstance(v, list | tuple):
             raise TypeError(f"expected list or tuple, got {type(v).__name__}")
+        if v and not isinstance(v[0], list | tuple):
+            # the common case: a list of scalars, without the flattened copy
+            has_null = False
+            for item in v:
+                if item is None:
+                    has_null = True
+                elif isinstance(item, list | tuple):
+                    raise ValueError(
+                        "an array's sub-lists must all have the same length"
+                    )
+            start = len(out)
+            out += header_1d(0, 1, has_null, element_oid, len(v), 1)
+            for item in v:
+                if item is None:
+                    out += b"\xff\xff\xff\xff"
+                else:
+                    element(out, item)
+            out[start : start + 4] = _i32.pack(len(out) - start - 4)
+            return
         dims = _array_shape(v)
         flat: list[Any] = []
         if dims:

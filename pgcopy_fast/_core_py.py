@@ -308,6 +308,17 @@ class FrameReader:
         self._pos = end
         return header[0], memoryview(self._buf)[pos + HEADER_SIZE : end]
 
+    def drain_copy_bytes(self) -> bytes:
+        """The payloads of all consecutive complete CopyData messages, joined.
+
+        One allocation for the whole batch (the decoders' input), instead of
+        one view per message.
+
+        Raises:
+            ProtocolError: a length field is below 4 or above 1 GiB.
+        """
+        return b"".join(self.drain_copy_data())
+
     def drain_copy_data(self) -> list[memoryview]:
         """Return the payloads of all consecutive complete CopyData messages.
 
@@ -597,6 +608,44 @@ class BinaryEncoder(_Encoder):
             except (TypeError, ValueError, OverflowError) as exc:
                 raise _failed_at(exc, i) from None
         return -1
+
+    def encode_rows(self, buf: WriteBuffer, rows: Iterator[Any], limit: int) -> bool:
+        """Encode rows from ``rows`` until ``buf`` holds ``limit`` bytes.
+
+        Returns True when the iterator is exhausted.
+
+        Raises:
+            EncodeError: as ``encode_row``; the rows before it stay in ``buf``.
+        """
+        # The loop of encode_row without its per-row checks and calls: a row
+        # that fails is undone and handed to encode_row, which finds the
+        # column and raises the proper EncodeError.
+        out = buf._buf
+        encoders = self._encoders
+        count = self._count
+        ncolumns = self._ncolumns
+        null = b"\xff\xff\xff\xff"
+        for row in rows:
+            start = len(out)
+            try:
+                if (type(row) is tuple or type(row) is list) and len(row) == ncolumns:
+                    out += count
+                    for encode, value in zip(encoders, row):  # noqa: B905
+                        if value is None:
+                            out += null
+                        else:
+                            encode(out, value)
+                    self._rows += 1
+                else:
+                    self.encode_row(buf, row)
+            except BaseException as exc:
+                del out[start:]
+                if isinstance(exc, Exception):
+                    self.encode_row(buf, row)  # raises this row's EncodeError
+                raise
+            if len(out) >= limit:
+                return False
+        return True
 
     def header(self, buf: WriteBuffer) -> None:
         """Write the signature, flags and empty header extension."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
-from typing import Final, TypeAlias
+from typing import Any, Final, TypeAlias
 
 from .auth import Authenticator
 from .errors import Error, InterfaceError, error_from_fields
@@ -283,17 +283,25 @@ def copy_in_events(
 
 
 def copy_out_flow(
-    proto: ClientProtocol, on_async: AsyncHandler
-) -> Generator[bytes | _Recv, bytes | None, list[memoryview] | int]:
+    proto: ClientProtocol, on_async: AsyncHandler, joined: bool = False
+) -> Generator[bytes | _Recv, bytes | None, list[Any] | int]:
     """The next CopyData payloads (a non-empty list), or at the end the row count.
+
+    With ``joined`` the list holds one bytes object: every payload received
+    so far, concatenated (what the decoders take, without a view per row).
 
     Raises:
         DatabaseError: the server failed during the copy (raised once idle).
     """
     while True:
-        payloads = proto.drain_copy_data()
-        if payloads:
-            return payloads
+        if joined:
+            data = proto.drain_copy_bytes()
+            if data:
+                return [data]
+        else:
+            payloads = proto.drain_copy_data()
+            if payloads:
+                return payloads
         event = yield from next_event(proto)
         if isinstance(event, CopyData):
             return [event.data]  # type: ignore[list-item]

@@ -257,6 +257,20 @@ class ClientProtocol:
         """Hand over bytes received from the server."""
         self._reader.feed(data)
 
+    def drain_copy_bytes(self) -> bytes:
+        """All complete CopyData payloads that are buffered, joined, in COPY OUT.
+
+        Raises:
+            ProtocolError: a malformed frame.
+        """
+        if self.state is not State.COPY_OUT:
+            return b""
+        try:
+            return self._reader.drain_copy_bytes()  # type: ignore[no-any-return]
+        except ProtocolError:
+            self.state = State.CLOSED
+            raise
+
     def drain_copy_data(self) -> list[memoryview]:
         """All complete CopyData payloads that are buffered, in COPY OUT.
 

@@ -707,3 +707,34 @@ def test_mutated_binary_streams_fail_the_same_way_in_both_twins(data: Any) -> No
         if first[0] == "raised":
             assert first[1] is pcf.DecodeError, first
     assert outcomes[0] == outcomes[1]
+
+
+@twins
+@settings(max_examples=400, deadline=None)
+@given(
+    value=st.one_of(
+        st.decimals(places=None),
+        st.builds(
+            lambda d, e: Decimal(d).scaleb(e),
+            st.integers(-(10**30), 10**30),
+            st.integers(-20000, 140000),
+        ),
+        st.floats(),
+        st.integers(min_value=-(10**60), max_value=10**60),
+    )
+)
+def test_twins_agree_on_every_numeric(value: Any) -> None:
+    results = []
+    for core in (core_py, core_c):
+        buf = core.WriteBuffer()
+        outcome = _outcome(
+            lambda c=core, b=buf: c.BinaryEncoder(["numeric"]).encode_row(b, (value,))
+        )
+        data = bytes(buf.getvalue())
+        decoded = _outcome(
+            lambda c=core, d=data: c.BinaryDecoder(["numeric"]).decode(
+                [b"PGCOPY\n\xff\r\n\x00" + b"\0" * 8 + d]
+            )
+        )
+        results.append((outcome, data, decoded))
+    assert results[0] == results[1]
