@@ -8,7 +8,6 @@ asks for it, and keeps the session's notices and notifications.
 from __future__ import annotations
 
 import io
-import ipaddress
 import os
 import select
 import socket
@@ -19,10 +18,20 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from ._consts import COPY_BATCH_THRESHOLD, COPY_FILE_CHUNK
-from .auth import Authenticator
-from .conninfo import ConnParams, find_pgpass_password, resolve
+from .conninfo import ConnParams, resolve
 from .copy import CopyIn, CopyOut
 from .errors import DatabaseError, EncodeError, Error, InterfaceError, OperationalError
+from .establish import (
+    RecvExactly,
+    StartTLS,
+    as_operational,
+    combined_failure,
+    describe,
+    establish_flow,
+    is_unix,
+    should_retry,
+    tls_plan,
+)
 from .events import (
     Event,
     NegotiateProtocolVersion,
@@ -30,15 +39,9 @@ from .events import (
     NotificationResponse,
     TransactionStatus,
 )
-from .flows import RECV, Result, query_flow, startup_flow
+from .flows import RECV, Result, query_flow
 from .options import DEFAULT_OPTIONS, CodecOptions
-from .protocol import (
-    ClientProtocol,
-    State,
-    cancel_request,
-    parse_ssl_response,
-    ssl_request,
-)
+from .protocol import ClientProtocol, State, cancel_request
 from .records import CopyPlan, forget, plan_query, plan_table
 from .textvalues import text_row_converter
 
@@ -56,20 +59,10 @@ MAX_NOTICES = 100
 CANCEL_TIMEOUT = 10.0
 
 
-def _is_unix(host: str) -> bool:
-    return host.startswith("/") or host.startswith("@")
-
-
-def _describe(host: str, port: int) -> str:
-    if _is_unix(host):
-        return f'connection to server on socket "{host}/.s.PGSQL.{port}"'
-    return f'connection to server at "{host}", port {port}'
-
-
 def _open_socket(
     host: str, port: int, timeout: float | None, hostaddr: str | None = None
 ) -> socket.socket:
-    if _is_unix(host):
+    if is_unix(host):
         path = os.path.join(host, f".s.PGSQL.{port}")
         if host.startswith("@"):  # Linux abstract namespace, as libpq
             path = "\0" + path[1:]
@@ -87,68 +80,46 @@ def _open_socket(
     return sock
 
 
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
+class _Transport:
+    """The socket a flow runs on; StartTLS swaps it for the TLS one."""
 
-
-def _tls_context(params: ConnParams) -> ssl.SSLContext:
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2  # libpq's default minimum
-    mode = params.sslmode
-    rootcert = params.sslrootcert or os.path.expanduser("~/.postgresql/root.crt")
-    # As libpq: "require" with a root certificate file verifies the chain.
-    if mode == "require" and params.sslrootcert and os.path.exists(rootcert):
-        mode = "verify-ca"
-    if mode in ("verify-ca", "verify-full"):
-        if rootcert == "system":
-            ctx.load_default_certs()
-        elif not os.path.exists(rootcert):
-            raise OperationalError(
-                f'root certificate file "{rootcert}" does not exist; either '
-                "provide the file or change sslmode to disable server "
-                "certificate verification"
-            )
-        else:
-            ctx.load_verify_locations(rootcert)
-        ctx.verify_mode = ssl.CERT_REQUIRED
-        ctx.check_hostname = mode == "verify-full"
-    else:
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    cert = params.sslcert or os.path.expanduser("~/.postgresql/postgresql.crt")
-    if os.path.exists(cert):
-        key = params.sslkey or os.path.expanduser("~/.postgresql/postgresql.key")
-        ctx.load_cert_chain(cert, key)
-    return ctx
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
 
 
 def _drive(
-    sock: socket.socket,
+    transport: _Transport | socket.socket,
     flow: Generator[Any, Any, T],
     buf: bytearray,
     deadline: float | None = None,
 ) -> T:
     """Run a flow to its end over a blocking socket."""
+    holder = transport if isinstance(transport, _Transport) else _Transport(transport)
     view = memoryview(buf)
     try:
         step = next(flow)
         while True:
-            if step is RECV:
+            sock = holder.sock
+            if step is RECV or isinstance(step, RecvExactly):
                 if deadline is not None:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         raise TimeoutError("timeout expired")
                     sock.settimeout(remaining)
-                n = sock.recv_into(buf)
-                if n == 0:
+                if isinstance(step, RecvExactly):
+                    data: Any = sock.recv(step.n)
+                else:
+                    data = view[: sock.recv_into(buf)]
+                if not data:
                     raise ConnectionResetError(
                         "server closed the connection unexpectedly"
                     )
-                step = flow.send(view[:n])
+                step = flow.send(data)
+            elif isinstance(step, StartTLS):
+                holder.sock = step.context.wrap_socket(
+                    sock, server_hostname=step.server_hostname
+                )
+                step = flow.send(holder.sock.getpeercert(binary_form=True))
             else:
                 sock.sendall(step)
                 step = flow.send(None)
@@ -591,22 +562,12 @@ def _rows_of(
                 yield convert(row)
 
 
-def _as_operational(exc: Error) -> OperationalError:
-    if isinstance(exc, OperationalError):
-        return exc
-    # Connection failures are OperationalError whatever the SQLSTATE
-    # (a missing database is 3D000), as in libpq-based drivers.
-    err = OperationalError(str(exc))
-    err.__dict__.update(exc.__dict__)
-    return err
-
-
 def _attempt(params: ConnParams, host: str, port: int, tls: str) -> Connection:
     """One connection attempt; ``tls`` is "no", "try" or "must"."""
     deadline = (
         time.monotonic() + params.connect_timeout if params.connect_timeout else None
     )
-    where = _describe(host, port)
+    where = describe(host, port)
     try:
         sock = _open_socket(host, port, params.connect_timeout, params.hostaddr)
     except OSError as exc:
@@ -614,68 +575,34 @@ def _attempt(params: ConnParams, host: str, port: int, tls: str) -> Connection:
             "timeout expired" if isinstance(exc, TimeoutError) else exc.strerror or exc
         )
         raise OperationalError(f"{where} failed: {reason}") from exc
-    cert_der: bytes | None = None
+    transport = _Transport(sock)
+    proto = ClientProtocol()
+    notices: list[Event] = []
     try:
-        if tls != "no":
-            sock.sendall(ssl_request())
-            answer = sock.recv(1)
-            if not answer:
-                raise ConnectionResetError("server closed the connection unexpectedly")
-            if parse_ssl_response(answer):
-                ctx = _tls_context(params)
-                sni = params.sslsni and not _is_ip(host)
-                name = host if (sni or params.sslmode == "verify-full") else None
-                sock = ctx.wrap_socket(sock, server_hostname=name)
-                cert_der = sock.getpeercert(binary_form=True)
-            elif tls == "must":
-                raise OperationalError(
-                    f"{where} failed: server does not support SSL, but SSL was required"
-                )
-        password = params.password
-        if password is None and params.passfile:
-            password = find_pgpass_password(
-                params.passfile, host, port, params.dbname, params.user
-            )
-        auth = Authenticator(
-            params.user,
-            password,
-            channel_binding=params.channel_binding,
-            cert_der=cert_der,
-        )
-        proto = ClientProtocol()
-        conn = Connection(sock, proto, params, host, port)
         _drive(
-            sock,
-            startup_flow(proto, params.startup, auth, conn._on_async),
-            conn._buf,
+            transport,
+            establish_flow(params, host, port, tls, proto, notices.append),
+            bytearray(RECV_BUFFER_SIZE),
             deadline,
         )
-        sock.settimeout(None)
-        return conn
+        transport.sock.settimeout(None)
     except ssl.SSLError as exc:
-        sock.close()
+        transport.sock.close()
         raise OperationalError(f"{where} failed: SSL error: {exc}") from exc
     except OSError as exc:
-        sock.close()
+        transport.sock.close()
         reason = "timeout expired" if isinstance(exc, TimeoutError) else exc
         raise OperationalError(f"{where} failed: {reason}") from exc
     except Error as exc:
-        sock.close()
-        raise _as_operational(exc) from None
+        transport.sock.close()
+        raise as_operational(exc) from None
     except BaseException:
-        sock.close()
+        transport.sock.close()
         raise
-
-
-def _tls_plan(params: ConnParams, host: str) -> list[str]:
-    mode = params.sslmode
-    if _is_unix(host) or mode == "disable":
-        return ["no"]  # libpq ignores sslmode on Unix sockets
-    if mode == "allow":
-        return ["no", "must"]
-    if mode == "prefer":
-        return ["try", "no"]
-    return ["must"]
+    conn = Connection(transport.sock, proto, params, host, port)
+    for event in notices:
+        conn._on_async(event)
+    return conn
 
 
 def connect(dsn: str | None = None, **kwargs: Any) -> Connection:
@@ -695,20 +622,11 @@ def connect(dsn: str | None = None, **kwargs: Any) -> Connection:
     params = resolve(dsn, **kwargs)
     failures: list[OperationalError] = []
     for host, port in params.hosts:
-        for tls in _tls_plan(params, host):
+        for tls in tls_plan(params, host):
             try:
                 return _attempt(params, host, port, tls)
             except OperationalError as exc:
                 failures.append(exc)
-                # Another TLS choice can help only where pg_hba.conf refused
-                # this one (hostssl / hostnossl lines: 28000) or where TLS
-                # itself failed; a wrong password stays wrong.
-                if exc.sqlstate != "28000" and not (
-                    tls == "try" and exc.sqlstate is None
-                ):
+                if not should_retry(exc, tls):
                     break
-    if len(failures) == 1:
-        raise failures[0]
-    err = OperationalError("\n".join(str(f) for f in failures))
-    err.__dict__.update(failures[-1].__dict__)
-    raise err from failures[-1]
+    raise combined_failure(failures)
