@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from . import errors, pgtypes
 from ._core import IMPL as __impl__
+from .aio import AsyncConnection, AsyncCopyIn, AsyncCopyOut, connect_async
 from .connection import Connection, connect
 from .copy import CopyIn, CopyOut
 from .errors import (
@@ -44,6 +45,10 @@ __all__ = [
     "pgtypes",
     "CodecOptions",
     "connect",
+    "connect_async",
+    "AsyncConnection",
+    "AsyncCopyIn",
+    "AsyncCopyOut",
     "Connection",
     "CopyIn",
     "CopyOut",

@@ -119,6 +119,19 @@ def _copy_in(
     table = f"bench_{workload}"
     cols = _cols(workload)
     types = _types(workload)
+    if peer == "pgcopy_fast[async]":
+        import pgcopy_fast as pcf
+
+        loop = asyncio.new_event_loop()
+        aconn = loop.run_until_complete(pcf.connect_async(dsn))
+
+        async def load() -> None:
+            async with aconn.copy_in(
+                f"COPY {table} FROM STDIN (FORMAT binary)", types
+            ) as cp:
+                await cp.write_rows(rows)
+
+        return lambda: loop.run_until_complete(load())
     if peer.startswith("pgcopy_fast"):
         import pgcopy_fast as pcf
 
@@ -240,6 +253,20 @@ def _copy_out(peer: str, dsn: str, workload: str, binfile: str) -> Any:
     """Connect and prepare; return the function that does the measured copy."""
     table = f"bench_{workload}"
     types = _types(workload)
+    if peer == "pgcopy_fast[async]":
+        import pgcopy_fast as pcf
+
+        loop = asyncio.new_event_loop()
+        aconn = loop.run_until_complete(pcf.connect_async(dsn))
+
+        async def dump() -> None:
+            async with aconn.copy_out(
+                f"COPY {table} TO STDOUT (FORMAT binary)", types
+            ) as out:
+                async for _ in out:
+                    pass
+
+        return lambda: loop.run_until_complete(dump())
     if peer.startswith("pgcopy_fast"):
         import pgcopy_fast as pcf
 
@@ -348,7 +375,7 @@ def _run_worker(
     env.pop("PGCOPY_FAST_IMPL", None)
     if peer == "pgcopy_fast[py]":
         env["PGCOPY_FAST_IMPL"] = "python"  # chosen at import, so before it
-    elif peer == "pgcopy_fast[c]":
+    elif peer.startswith("pgcopy_fast"):
         env["PGCOPY_FAST_IMPL"] = "c"
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:

@@ -9,7 +9,7 @@ their base type, enums use text's codec, arrays their element's.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -122,8 +122,11 @@ def quote_table(schema: str | None, name: str) -> str:
     return f"{quote_ident(schema)}.{quoted}" if schema is not None else quoted
 
 
-def sql_literal(conn: Connection, text: str) -> str:
-    """A string literal, safe whatever standard_conforming_strings says."""
+def sql_literal(conn: Any, text: str) -> str:
+    """A string literal, safe whatever standard_conforming_strings says.
+
+    ``conn`` is any connection (its ``parameters`` are read).
+    """
     if "\x00" in text:
         raise InterfaceError("a string literal cannot contain NUL characters")
     if conn.parameters.get("standard_conforming_strings", "on") == "on":
@@ -160,10 +163,34 @@ def _codec(typname: str, typtype: str) -> str | None:
     return typname if typname in _core.binary_types() else None
 
 
+#: A catalog program: yields SQL, is sent back each statement's Result,
+#: returns its answer.  Both connection kinds run it (run_program /
+#: AsyncConnection._run_program), so catalog logic exists once.
+Program = Generator[str, Any, Any]
+
+
+def run_program(conn: Connection, program: Program) -> Any:
+    """Run a catalog program on a blocking connection."""
+    try:
+        sql = next(program)
+        while True:
+            sql = program.send(conn.execute(sql))
+    except StopIteration as stop:
+        return stop.value
+
+
 def oid_types(
     conn: Connection, oids: Sequence[int]
 ) -> dict[int, tuple[str, str | None, int | None]]:
     """For each type OID: (typname, codec or None, array element OID or None)."""
+    result: dict[int, tuple[str, str | None, int | None]] = run_program(
+        conn, oid_types_program(oids)
+    )
+    return result
+
+
+def oid_types_program(oids: Sequence[int]) -> Program:
+    """The catalog program of :func:`oid_types`."""
     out: dict[int, tuple[str, str | None, int | None]] = {}
     unknown = []
     for oid in set(oids):
@@ -174,8 +201,8 @@ def oid_types(
         else:
             unknown.append(oid)
     if unknown:
-        rows = conn.execute(
-            _TYPE_QUERY.format(oids=",".join(str(int(o)) for o in unknown))
+        rows = (
+            yield _TYPE_QUERY.format(oids=",".join(str(int(o)) for o in unknown))
         ).rows
         for row in rows:
             start, typname, typtype, typelem, ename, etype, ebname, ebtype = row
@@ -213,8 +240,18 @@ def column_types(
         ProgrammingError: no such table (the server's error).
         InterfaceError: a named column that the table does not have.
     """
+    result: list[ColumnType] = run_program(
+        conn, column_types_program(conn, schema, name, columns)
+    )
+    return result
+
+
+def column_types_program(
+    conn: Any, schema: str | None, name: str, columns: Sequence[str] | None
+) -> Program:
+    """The catalog program of :func:`column_types`."""
     table = sql_literal(conn, quote_table(schema, name))
-    rows = conn.execute(_COLUMNS_QUERY.format(table=table)).rows
+    rows = (yield _COLUMNS_QUERY.format(table=table)).rows
     by_name: dict[str, int] = {str(r[0]): int(str(r[1])) for r in rows}
     if columns is None:
         names = list(by_name)
@@ -225,7 +262,7 @@ def column_types(
             raise InterfaceError(
                 f"column {missing[0]!r} does not exist in {quote_table(schema, name)}"
             )
-    info = oid_types(conn, [by_name[c] for c in names])
+    info = yield from oid_types_program([by_name[c] for c in names])
     out = []
     for col in names:
         oid = by_name[col]

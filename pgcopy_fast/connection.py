@@ -127,8 +127,8 @@ def _drive(
         return stop.value  # type: ignore[no-any-return]
 
 
-class Connection:
-    """A blocking connection to PostgreSQL.  Make one with :func:`connect`.
+class BaseConnection:
+    """What both connection kinds share: session state, notices, notifications.
 
     Attributes:
         notices: the latest NoticeResponse events (at most 100).
@@ -137,16 +137,9 @@ class Connection:
     """
 
     def __init__(
-        self,
-        sock: socket.socket,
-        proto: ClientProtocol,
-        info: ConnParams,
-        host: str,
-        port: int,
+        self, proto: ClientProtocol, info: ConnParams, host: str, port: int
     ) -> None:
-        self._sock = sock
         self._proto = proto
-        self._buf = bytearray(RECV_BUFFER_SIZE)
         self._closed = False
         self._notice_handlers: list[Callable[[NoticeResponse], None]] = []
         self.info = info
@@ -155,11 +148,6 @@ class Connection:
         self.notices: list[NoticeResponse] = []
         self.notifies: list[NotificationResponse] = []
         self.protocol_negotiation: NegotiateProtocolVersion | None = None
-        self._poller = select.poll() if hasattr(select, "poll") else None
-        if self._poller is not None:
-            self._poller.register(sock, select.POLLIN)
-
-    # -- state -------------------------------------------------------------
 
     @property
     def closed(self) -> bool:
@@ -213,6 +201,36 @@ class Connection:
             self.notifies.append(event)
         elif isinstance(event, NegotiateProtocolVersion):
             self.protocol_negotiation = event
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else self._proto.state.value
+        where = f"{self.info.user}@{self.host}:{self.port}"
+        return f"<pgcopy_fast.{type(self).__name__} {where} {state}>"
+
+
+class Connection(BaseConnection):
+    """A blocking connection to PostgreSQL.  Make one with :func:`connect`.
+
+    Attributes:
+        notices: the latest NoticeResponse events (at most 100).
+        notifies: NotificationResponse events received so far.
+        info: the resolved connection parameters.
+    """
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        proto: ClientProtocol,
+        info: ConnParams,
+        host: str,
+        port: int,
+    ) -> None:
+        super().__init__(proto, info, host, port)
+        self._sock = sock
+        self._buf = bytearray(RECV_BUFFER_SIZE)
+        self._poller = select.poll() if hasattr(select, "poll") else None
+        if self._poller is not None:
+            self._poller.register(sock, select.POLLIN)
 
     # -- I/O ---------------------------------------------------------------
 
@@ -542,12 +560,6 @@ class Connection:
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-    def __repr__(self) -> str:
-        state = "closed" if self._closed else self._proto.state.value
-        return (
-            f"<pgcopy_fast.Connection {self.info.user}@{self.host}:{self.port} {state}>"
-        )
 
 
 def _rows_of(

@@ -23,10 +23,11 @@ from .errors import (
     QueryCanceled,
     error_from_fields,
 )
-from .events import CopyInResponse, CopyOutResponse
+from .events import CopyInResponse, CopyOutResponse, TransactionStatus
 from .flows import copy_end_flow, copy_in_events, copy_out_flow, copy_start_flow
 from .options import CodecOptions
 from .pgtypes import canonical_types
+from .protocol import State
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -88,7 +89,152 @@ def _copy_format(
     return "text" if fmt in (None, "binary") else fmt
 
 
-class CopyIn:
+class _CopyInBase:
+    """What a COPY IN is, whatever does its I/O: arguments, encoder, batches.
+
+    The blocking :class:`CopyIn` and the asyncio ``AsyncCopyIn`` add only the
+    sending and receiving; every decision about the data lives here.
+    """
+
+    format: str
+    column_formats: tuple[int, ...]
+    ncolumns: int
+
+    def _setup(
+        self,
+        sql: str,
+        types: Sequence[str | int] | None,
+        format: str | None,
+        threshold: int,
+        delimiter: str | None,
+        null: str | None,
+        quote: str | None,
+        columns: Sequence[str] | None,
+        options: CodecOptions | None,
+        element_oids: Sequence[int | None] | None,
+    ) -> None:
+        self._sql = sql
+        self._wanted = _check_format(format)
+        if not isinstance(threshold, int) or threshold < MIN_COPY_BATCH_THRESHOLD:
+            raise InterfaceError(
+                f"threshold must be an int of at least {MIN_COPY_BATCH_THRESHOLD}"
+            )
+        self._types = canonical_types(types)
+        self._threshold = threshold
+        self._encoder_args = (delimiter, null, quote, columns, options, element_oids)
+        self._open = False
+        self.rowcount = -1
+
+    def _started(self, response: Any) -> None:
+        """The server is in COPY IN: make the encoder and the batch buffer.
+
+        Raises:
+            InterfaceError: the options or types do not fit (the caller aborts).
+        """
+        assert isinstance(response, CopyInResponse)
+        self._open = True
+        self.format = _copy_format(response, self._wanted, self._sql)
+        self.column_formats = response.column_formats
+        self.ncolumns = len(response.column_formats)
+        self._buf = _core.WriteBuffer(self._threshold + self._threshold // 4)
+        self._buf.start_message(b"d")
+        self._header_pending = self.format == "binary"
+        self._wrote_header = False
+        self._encoder = self._make_encoder(*self._encoder_args)
+
+    def _make_encoder(
+        self,
+        delimiter: str | None,
+        null: str | None,
+        quote: str | None,
+        columns: Sequence[str] | None,
+        options: CodecOptions | None,
+        element_oids: Sequence[int | None] | None,
+    ) -> Any:
+        types = self._types
+        opts = _options(self.format, delimiter, null, quote)
+        if types is not None and len(types) != self.ncolumns:
+            raise InterfaceError(
+                f"{len(types)} types given for a COPY of {self.ncolumns} columns"
+            )
+        try:
+            if self.format == "binary":
+                if types is None:
+                    return None
+                return _core.BinaryEncoder(types, columns, options, element_oids)
+            if self.format == "csv":
+                return _core.CsvEncoder(**opts, ncolumns=self.ncolumns, columns=columns)
+            return _core.TextEncoder(**opts, ncolumns=self.ncolumns, columns=columns)
+        except (TypeError, ValueError) as exc:
+            raise InterfaceError(str(exc)) from exc
+
+    def _check_open(self) -> None:
+        if not self._open:
+            raise InterfaceError("this COPY is finished; no more data can be written")
+
+    def _need_encoder(self) -> Any:
+        self._check_open()
+        if self._encoder is None:
+            raise InterfaceError(
+                "binary COPY needs types= to encode rows; write() takes raw data"
+            )
+        if self._header_pending:
+            self._encoder.header(self._buf)
+            self._header_pending = False
+            self._wrote_header = True
+        return self._encoder
+
+    def _raw_pieces(self, data: bytes | bytearray | memoryview | str) -> list[Any]:
+        self._check_open()
+        if isinstance(data, str):
+            data = data.encode()
+        self._header_pending = False
+        view = memoryview(data).cast("B")
+        step = self._threshold
+        return [view[i : i + step] for i in range(0, len(view), step)]
+
+    def _batch_ready(self) -> bool:
+        """Close the batch's CopyData message if it holds anything to send."""
+        if len(self._buf) > HEADER_SIZE:
+            self._buf.end_message()
+            return True
+        return False
+
+    def _next_batch(self) -> None:
+        self._buf.clear()
+        self._buf.start_message(b"d")
+
+    def _finish(self, done: bytes) -> None:
+        """Put the last batch, the trailer and CopyDone in the buffer."""
+        buf = self._buf
+        self._open = False
+        if self._wrote_header:
+            self._encoder.trailer(buf)
+        if len(buf) > HEADER_SIZE:
+            buf.end_message()
+        else:
+            buf.clear()
+        buf.write_bytes(done)
+
+    def _failing(self, fail: bytes) -> None:
+        """Replace whatever is unsent with CopyFail."""
+        self._open = False
+        self._buf.clear()
+        self._buf.write_bytes(fail)
+
+    def __repr__(self) -> str:
+        state = "open" if self._open else "closed"
+        fmt = getattr(self, "format", "?")
+        return f"<pgcopy_fast.{type(self).__name__} {fmt} {state}>"
+
+
+def _reason(exc: BaseException | None) -> str:
+    return (
+        f"{type(exc).__name__}: {exc}" if exc is not None else "aborted by the client"
+    )
+
+
+class CopyIn(_CopyInBase):
     """COPY FROM STDIN in progress.  Made by ``Connection.copy_in()``.
 
     Rows are encoded by the kernel into one write buffer, which leaves as a
@@ -118,107 +264,49 @@ class CopyIn:
         options: CodecOptions | None = None,
         element_oids: Sequence[int | None] | None = None,
     ) -> None:
-        wanted = _check_format(format)
-        if not isinstance(threshold, int) or threshold < MIN_COPY_BATCH_THRESHOLD:
-            raise InterfaceError(
-                f"threshold must be an int of at least {MIN_COPY_BATCH_THRESHOLD}"
-            )
-        canonical = canonical_types(types)
         self._conn = conn
-        self._threshold = threshold
-        self._open = False
-        self.rowcount = -1
+        self._setup(
+            sql,
+            types,
+            format,
+            threshold,
+            delimiter,
+            null,
+            quote,
+            columns,
+            options,
+            element_oids,
+        )
         response = conn._run(copy_start_flow(conn._proto, sql, "in", conn._on_async))
-        assert isinstance(response, CopyInResponse)
-        self._open = True
-        self.format = _copy_format(response, wanted, sql)
-        self.column_formats = response.column_formats
-        self.ncolumns = len(response.column_formats)
         try:
-            self._encoder = self._make_encoder(
-                canonical, delimiter, null, quote, columns, options, element_oids
-            )
+            self._started(response)
         except BaseException as exc:
-            self.abort(f"{type(exc).__name__}: {exc}")
+            self.abort(_reason(exc))
             raise
-        self._buf = _core.WriteBuffer(threshold + threshold // 4)
-        self._buf.start_message(b"d")
-        self._header_pending = self.format == "binary"
-        self._wrote_header = False
-
-    def _make_encoder(
-        self,
-        types: Sequence[str] | None,
-        delimiter: str | None,
-        null: str | None,
-        quote: str | None,
-        columns: Sequence[str] | None,
-        options: CodecOptions | None,
-        element_oids: Sequence[int | None] | None,
-    ) -> Any:
-        opts = _options(self.format, delimiter, null, quote)
-        if types is not None and len(types) != self.ncolumns:
-            raise InterfaceError(
-                f"{len(types)} types given for a COPY of {self.ncolumns} columns"
-            )
-        try:
-            if self.format == "binary":
-                if types is None:
-                    return None
-                return _core.BinaryEncoder(types, columns, options, element_oids)
-            if self.format == "csv":
-                return _core.CsvEncoder(**opts, ncolumns=self.ncolumns, columns=columns)
-            return _core.TextEncoder(**opts, ncolumns=self.ncolumns, columns=columns)
-        except (TypeError, ValueError) as exc:
-            raise InterfaceError(str(exc)) from exc
-
-    # -- writing -------------------------------------------------------------
-
-    def _check_open(self) -> None:
-        if not self._open:
-            raise InterfaceError("this COPY is finished; no more data can be written")
-
-    def _need_encoder(self) -> Any:
-        self._check_open()
-        if self._encoder is None:
-            raise InterfaceError(
-                "binary COPY needs types= to encode rows; write() takes raw data"
-            )
-        if self._header_pending:
-            self._encoder.header(self._buf)
-            self._header_pending = False
-            self._wrote_header = True
-        return self._encoder
 
     def _flush(self) -> None:
-        buf = self._buf
-        if len(buf) > HEADER_SIZE:
-            buf.end_message()
-            self._conn._send_buffer(buf)
-            buf.clear()
-            buf.start_message(b"d")
-            self._check_server()
-
-    def _check_server(self) -> None:
-        # The server may have given up already (a constraint violation at row
-        # 10 of 10 million): look without blocking, and stop if it has.
-        if self._conn._poll():
-            error = copy_in_events(self._conn._proto, self._conn._on_async)
-            if error is not None:
-                self._open = False
-                self._conn._run(
-                    copy_end_flow(
-                        self._conn._proto,
-                        self._conn._on_async,
-                        error_from_fields(error.fields),
+        if self._batch_ready():
+            self._conn._send_buffer(self._buf)
+            self._next_batch()
+            # The server may have given up already (a constraint violation at
+            # row 10 of 10 million): look without blocking, stop if it has.
+            if self._conn._poll():
+                error = copy_in_events(self._conn._proto, self._conn._on_async)
+                if error is not None:
+                    self._open = False
+                    self._conn._run(
+                        copy_end_flow(
+                            self._conn._proto,
+                            self._conn._on_async,
+                            error_from_fields(error.fields),
+                        )
                     )
-                )
 
     def _guard(self, exc: BaseException) -> None:
         # Any failure while writing ends the copy with CopyFail (unless the
         # connection itself is gone), so nothing is half-written.
         if self._open and not self._conn.closed:
-            self.abort(f"{type(exc).__name__}: {exc}")
+            self.abort(_reason(exc))
 
     def write_row(self, row: Sequence[Any]) -> None:
         """Encode one row (a tuple or list) in the copy's format.
@@ -274,21 +362,14 @@ class CopyIn:
             InterfaceError: the copy is finished.
             TypeError: data is not bytes-like or str.
         """
-        self._check_open()
-        if isinstance(data, str):
-            data = data.encode()
-        self._header_pending = False
-        view = memoryview(data).cast("B")
         try:
-            for start in range(0, len(view), self._threshold):
-                self._buf.write_bytes(view[start : start + self._threshold])
+            for piece in self._raw_pieces(data):
+                self._buf.write_bytes(piece)
                 if len(self._buf) >= self._threshold:
                     self._flush()
         except BaseException as exc:
             self._guard(exc)
             raise
-
-    # -- ending ----------------------------------------------------------------
 
     def close(self) -> int:
         """End the copy (CopyDone) and return the server's row count.
@@ -299,21 +380,9 @@ class CopyIn:
         """
         if not self._open:
             return self.rowcount
-        buf = self._buf
-        try:
-            if self._wrote_header:
-                self._encoder.trailer(buf)
-            if len(buf) > HEADER_SIZE:
-                buf.end_message()
-            else:
-                buf.clear()
-            self._open = False
-            buf.write_bytes(self._conn._proto.copy_done())
-            self._conn._send_buffer(buf)
-            buf.clear()
-        except BaseException:
-            self._open = False
-            raise
+        self._finish(self._conn._proto.copy_done())
+        self._conn._send_buffer(self._buf)
+        self._buf.clear()
         self.rowcount = self._conn._run(
             copy_end_flow(self._conn._proto, self._conn._on_async)
         )
@@ -327,17 +396,13 @@ class CopyIn:
         """
         if not self._open:
             return
-        self._open = False
-        self._buf.clear()
-        self._buf.write_bytes(self._conn._proto.copy_fail(reason))
+        self._failing(self._conn._proto.copy_fail(reason))
         self._conn._send_buffer(self._buf)
         self._buf.clear()
         try:
             self._conn._run(copy_end_flow(self._conn._proto, self._conn._on_async))
-        except QueryCanceled:
-            pass  # the server's answer to CopyFail: "COPY from stdin failed"
         except DatabaseError:
-            pass  # it had failed the copy already; either way nothing is committed
+            pass  # CopyFail's own answer (57014), or an earlier failure: nothing kept
 
     def __enter__(self) -> CopyIn:
         return self
@@ -352,16 +417,115 @@ class CopyIn:
             self.close()
             return
         try:
-            self.abort(f"{exc_type.__name__ if exc_type else 'error'}: {exc}")
+            self.abort(_reason(exc))
         except Error:
             pass  # the original exception is the one to report
 
+
+class _CopyOutBase:
+    """What a COPY OUT is, whatever does its I/O: arguments, decoder, rows."""
+
+    format: str
+    column_formats: tuple[int, ...]
+    ncolumns: int
+
+    def _setup(
+        self,
+        sql: str,
+        types: Sequence[str | int] | None,
+        format: str | None,
+        delimiter: str | None,
+        null: str | None,
+        quote: str | None,
+        options: CodecOptions | None,
+    ) -> None:
+        self._sql = sql
+        self._wanted = _check_format(format)
+        self._types = canonical_types(types)
+        self._decoder_args = (delimiter, null, quote, options)
+        self._stoppable = False
+        self._open = False
+        self.rowcount = -1
+        self._rows: list[tuple[Any, ...]] = []
+        self._next = 0
+        self._raw: list[Any] = []
+
+    def _started(self, response: Any) -> None:
+        """The server is in COPY OUT: make the decoder.
+
+        Raises:
+            InterfaceError: the options or types do not fit (the caller drains).
+        """
+        assert isinstance(response, CopyOutResponse)
+        self._open = True
+        # A CancelRequest stops an abandoned copy soonest, but it fails the
+        # transaction it runs in: send one only when the COPY is a
+        # transaction of its own (none was open before it started).
+        self._stoppable = self._implicit_transaction
+        self.format = _copy_format(response, self._wanted, self._sql)
+        self.column_formats = response.column_formats
+        self.ncolumns = len(response.column_formats)
+        delimiter, null, quote, options = self._decoder_args
+        opts = _options(self.format, delimiter, null, quote)
+        if self._types is not None and len(self._types) != self.ncolumns:
+            raise InterfaceError(
+                f"{len(self._types)} types given for a COPY of {self.ncolumns} columns"
+            )
+        self._decoder: Any
+        if self.format == "binary":
+            self._decoder = _core.BinaryDecoder(self._types, options)
+        elif self.format == "csv":
+            self._decoder = _core.CsvDecoder(**opts)
+        else:
+            self._decoder = _core.TextDecoder(**opts)
+
+    _implicit_transaction = True
+
+    def _note_transaction(self, status: Any) -> None:
+        self._implicit_transaction = status is TransactionStatus.IDLE
+
+    def _ended(self, got: Any) -> list[Any] | None:
+        """Book-keeping after one read: the payloads, or None at the end."""
+        if isinstance(got, int):
+            self._open = False
+            self.rowcount = got
+            return None
+        return got  # type: ignore[no-any-return]
+
+    def _decode(self, payloads: list[Any]) -> list[tuple[Any, ...]]:
+        # A batch creates thousands of containers (tuples, lists, dicts);
+        # with the cyclic GC on, every 700 allocations start a collection
+        # that walks them all.  One collection after the batch is enough:
+        # nothing in it can form a cycle.  This halves decoding time for
+        # wide rows (pgcopy-fast bench).
+        collect = gc.isenabled()
+        gc.disable()
+        try:
+            rows: list[tuple[Any, ...]] = self._decoder.decode(payloads)
+        finally:
+            if collect:
+                gc.enable()
+        return rows
+
+    def _pending_rows(self) -> list[tuple[Any, ...]]:
+        rows, start = self._rows, self._next
+        self._rows, self._next = [], 0
+        return rows[start:] if start else rows
+
+    def _next_row(self) -> tuple[Any, ...] | None:
+        if self._next < len(self._rows):
+            row = self._rows[self._next]
+            self._next += 1
+            return row
+        return None
+
     def __repr__(self) -> str:
         state = "open" if self._open else "closed"
-        return f"<pgcopy_fast.CopyIn {self.format} {state}>"
+        fmt = getattr(self, "format", "?")
+        return f"<pgcopy_fast.{type(self).__name__} {fmt} {state}>"
 
 
-class CopyOut:
+class CopyOut(_CopyOutBase):
     """COPY TO STDOUT in progress.  Made by ``Connection.copy_out()``.
 
     Iterating decodes rows: text and CSV to tuples of ``str | None``, binary
@@ -387,34 +551,12 @@ class CopyOut:
         quote: str | None = None,
         options: CodecOptions | None = None,
     ) -> None:
-        wanted = _check_format(format)
-        canonical = canonical_types(types)
         self._conn = conn
-        self._open = False
-        self.rowcount = -1
-        self._rows: list[tuple[Any, ...]] = []
-        self._next = 0
-        self._raw: list[memoryview] = []
+        self._setup(sql, types, format, delimiter, null, quote, options)
+        self._note_transaction(conn.transaction_status)
         response = conn._run(copy_start_flow(conn._proto, sql, "out", conn._on_async))
-        assert isinstance(response, CopyOutResponse)
-        self._open = True
-        self.format = _copy_format(response, wanted, sql)
-        self.column_formats = response.column_formats
-        self.ncolumns = len(response.column_formats)
         try:
-            opts = _options(self.format, delimiter, null, quote)
-            if canonical is not None and len(canonical) != self.ncolumns:
-                raise InterfaceError(
-                    f"{len(canonical)} types given for a COPY of "
-                    f"{self.ncolumns} columns"
-                )
-            self._decoder: Any
-            if self.format == "binary":
-                self._decoder = _core.BinaryDecoder(canonical, options)
-            elif self.format == "csv":
-                self._decoder = _core.CsvDecoder(**opts)
-            else:
-                self._decoder = _core.TextDecoder(**opts)
+            self._started(response)
         except BaseException:
             self._drain()
             raise
@@ -433,11 +575,7 @@ class CopyOut:
         except BaseException:
             self._open = False
             raise
-        if isinstance(got, int):
-            self._open = False
-            self.rowcount = got
-            return None
-        return got
+        return self._ended(got)
 
     def _batch(self) -> list[tuple[Any, ...]] | None:
         while True:
@@ -445,34 +583,17 @@ class CopyOut:
             if payloads is None:
                 self._decoder.finish()
                 return None
-            # A batch creates thousands of containers (tuples, lists, dicts);
-            # with the cyclic GC on, every 700 allocations start a collection
-            # that walks them all.  One collection after the batch is enough:
-            # nothing in it can form a cycle.  This halves decoding time for
-            # wide rows (benchmarks/compare.py).
-            collect = gc.isenabled()
-            gc.disable()
             try:
-                rows: list[tuple[Any, ...]] = self._decoder.decode(payloads)
+                rows = self._decode(payloads)
             except BaseException:
-                if collect:
-                    gc.enable()
                 self._drain()
                 raise
-            if collect:
-                gc.enable()
             if rows:
                 return rows
 
     def __iter__(self) -> Iterator[tuple[Any, ...]]:
-        while True:
-            if self._next < len(self._rows):
-                rows, start = self._rows, self._next
-                self._rows, self._next = [], 0
-                yield from rows[start:]
-            batch = self._batch()
-            if batch is None:
-                return
+        yield from self._pending_rows()
+        while (batch := self._batch()) is not None:
             yield from batch
 
     def read_row(self) -> tuple[Any, ...] | None:
@@ -482,13 +603,13 @@ class CopyOut:
             DatabaseError: the server failed during the copy.
             DecodeError: data that cannot be decoded (the rest is drained).
         """
-        if self._next >= len(self._rows):
+        row = self._next_row()
+        if row is None:
             batch = self._batch()
             if batch is None:
                 return None
             self._rows, self._next = batch, 0
-        row = self._rows[self._next]
-        self._next += 1
+            row = self._next_row()
         return row
 
     def read(self) -> bytes | None:
@@ -507,7 +628,7 @@ class CopyOut:
         self._raw = payloads[:0:-1]  # the rest, reversed, to pop from the end
         return bytes(payloads[0])
 
-    def read_batches(self) -> Iterator[list[memoryview]]:
+    def read_batches(self) -> Iterator[list[Any]]:
         """Yield lists of raw CopyData payloads as they arrive (for files)."""
         if self._raw:
             yield self._raw[::-1]
@@ -536,10 +657,18 @@ class CopyOut:
             self._drain()
             return
         try:
-            self._drain()
+            self._stop()
         except Error:
             pass  # the original exception is the one to report
 
-    def __repr__(self) -> str:
-        state = "open" if self._open else "closed"
-        return f"<pgcopy_fast.CopyOut {self.format} {state}>"
+    def _stop(self) -> None:
+        """Abandon the copy after an error: cancel it if that is harmless, drain."""
+        conn = self._conn
+        if self._open and self._stoppable and conn._proto.state is State.COPY_OUT:
+            conn.cancel()
+            try:
+                self._drain()
+            except QueryCanceled:
+                self._open = False
+            return
+        self._drain()

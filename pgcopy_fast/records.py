@@ -13,19 +13,28 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .catalog import (
+    Program,
     check_columns,
-    column_types,
-    oid_types,
+    column_types_program,
+    oid_types_program,
     parse_table,
     quote_ident,
     quote_table,
+    run_program,
 )
 from .errors import InterfaceError
 
 if TYPE_CHECKING:
     from .connection import Connection
 
-__all__ = ["CopyPlan", "plan_table", "plan_query", "forget"]
+__all__ = [
+    "CopyPlan",
+    "plan_table",
+    "plan_query",
+    "plan_table_program",
+    "plan_query_program",
+    "forget",
+]
 
 
 @dataclass(frozen=True)
@@ -59,7 +68,7 @@ class CopyPlan:
         return f"COPY {self.target} TO STDOUT {self.options}"
 
 
-def _cache(conn: Connection) -> dict[Any, CopyPlan]:
+def _cache(conn: Any) -> dict[Any, CopyPlan]:
     cache: dict[Any, CopyPlan] | None = getattr(conn, "_plan_cache", None)
     if cache is None:
         cache = {}
@@ -74,13 +83,21 @@ def plan_table(conn: Connection, table: Any, columns: Any) -> tuple[Any, CopyPla
         InterfaceError: a bad table name or column list, or a missing column.
         ProgrammingError: no such table.
     """
+    result: tuple[Any, CopyPlan] = run_program(
+        conn, plan_table_program(conn, table, columns)
+    )
+    return result
+
+
+def plan_table_program(conn: Any, table: Any, columns: Any) -> Program:
+    """The catalog program of :func:`plan_table` (any connection kind)."""
     schema, name = parse_table(table)
     cols = check_columns(columns)
     key = ("table", schema, name, cols)
     cache = _cache(conn)
     plan = cache.get(key)
     if plan is None:
-        infos = column_types(conn, schema, name, cols)
+        infos = yield from column_types_program(conn, schema, name, cols)
         if not infos:
             raise InterfaceError(f"{quote_table(schema, name)} has no columns to copy")
         codecs = [c.codec for c in infos]
@@ -102,10 +119,16 @@ def plan_query(conn: Connection, sql: str) -> CopyPlan:
     Raises:
         DatabaseError: the query does not plan.
     """
+    result: CopyPlan = run_program(conn, plan_query_program(sql))
+    return result
+
+
+def plan_query_program(sql: str) -> Program:
+    """The catalog program of :func:`plan_query` (any connection kind)."""
     query = sql.strip().rstrip(";").strip()
-    described = conn.execute(f"SELECT * FROM ({query}) AS pgcopy_fast_query LIMIT 0")
+    described = yield f"SELECT * FROM ({query}) AS pgcopy_fast_query LIMIT 0"
     oids = [oid for _, oid in described.columns]
-    info = oid_types(conn, oids)
+    info = yield from oid_types_program(oids)
     codecs = [info[oid][1] for oid in oids]
     return CopyPlan(
         target=f"({query})",
@@ -116,6 +139,6 @@ def plan_query(conn: Connection, sql: str) -> CopyPlan:
     )
 
 
-def forget(conn: Connection, key: Any) -> None:
+def forget(conn: Any, key: Any) -> None:
     """Drop a cached plan (after a failed copy: the table may have changed)."""
     _cache(conn).pop(key, None)

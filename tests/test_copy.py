@@ -433,3 +433,29 @@ def test_cancel_a_long_copy_out(pg_server) -> None:
             pass
     assert conn.execute("SELECT 6").rows == [("6",)]
     conn.close()
+
+
+def test_error_inside_a_huge_copy_out_cancels_it(conn: pcf.Connection) -> None:
+    with pytest.raises(RuntimeError):
+        with conn.copy_out(
+            "COPY (SELECT generate_series(1, 100000000)) TO STDOUT"
+        ) as out:
+            for row in out:
+                if row == ("1000",):
+                    raise RuntimeError("enough")
+    assert conn.execute("SELECT 7").rows == [("7",)]
+
+
+def test_error_inside_copy_out_in_a_transaction_keeps_the_transaction(
+    conn: pcf.Connection,
+) -> None:
+    conn.execute("BEGIN")
+    with pytest.raises(RuntimeError):
+        with conn.copy_out("COPY (SELECT generate_series(1, 20000)) TO STDOUT") as out:
+            for _ in out:
+                raise RuntimeError("stop")
+    assert (
+        conn.transaction_status is pcf.TransactionStatus.INTRANS
+    )  # drained, not cancelled
+    assert conn.execute("SELECT 8").rows == [("8",)]
+    conn.execute("ROLLBACK")
