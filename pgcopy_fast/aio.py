@@ -15,6 +15,7 @@ import inspect
 import io
 import os
 import ssl
+import sys
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Generator, Iterable, Sequence
 from types import TracebackType
@@ -66,6 +67,13 @@ T = TypeVar("T")
 #: Rows taken from an async iterable per kernel call: enough that the
 #: per-batch await is noise, few enough that memory stays small.
 ASYNC_ROWS_PER_BATCH = 2000
+#: Bytes the transport may hold unsent before a writer waits (drain): four
+#: COPY batches, so memory stays bounded and encoding overlaps sending.
+WRITE_HIGH_WATER = 4 * COPY_BATCH_THRESHOLD
+#: Up to 3.11 the selector transport copies unsent data into its own
+#: bytearray, so a view of the batch buffer can be written without a copy;
+#: later versions may keep the view itself.
+_TRANSPORT_COPIES = sys.version_info < (3, 12)
 #: Received bytes buffered before the transport stops reading (backpressure
 #: towards the server when the consumer is slow).
 MAX_BUFFERED = 4 * RECV_BUFFER_SIZE
@@ -89,6 +97,12 @@ class _Stream(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        # The default high-water mark (64 KiB) is below one COPY batch, so
+        # every batch would wait for the previous one to be fully sent;
+        # a few batches of slack let encoding overlap with sending.
+        self.transport.set_write_buffer_limits(  # type: ignore[union-attr]
+            high=WRITE_HIGH_WATER, low=WRITE_HIGH_WATER // 4
+        )
 
     def data_received(self, data: bytes) -> None:
         self._chunks.append(data)
@@ -173,7 +187,7 @@ class _Stream(asyncio.Protocol):
             self._buffered += len(data) - n
         return data[:n]
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | memoryview) -> None:
         """Queue bytes on the transport."""
         if self._lost is not None or self.transport is None:
             raise ConnectionResetError("the connection is closed")
@@ -319,9 +333,13 @@ class AsyncConnection(BaseConnection):
     async def _send_buffer(self, buf: Any) -> None:
         """Send a WriteBuffer's contents (the COPY IN batches), with backpressure."""
         try:
-            # A copy: the transport may keep what it cannot send at once,
-            # and the buffer is reused for the next batch.
-            self._stream.write(buf.getvalue())
+            if _TRANSPORT_COPIES:
+                with buf.view() as view:
+                    self._stream.write(view)
+            else:
+                # The transport may keep a reference to what it cannot send
+                # at once, and the buffer is reused for the next batch.
+                self._stream.write(buf.getvalue())
             await self._stream.drain()
         except OSError as exc:
             self._abandon()

@@ -53,6 +53,7 @@ WORKLOADS = {
 
 PEERS_IN = [
     "pgcopy_fast[c]",
+    "pgcopy_fast[async]",
     "pgcopy_fast[py]",
     "psycopg3",
     "asyncpg",
@@ -60,7 +61,13 @@ PEERS_IN = [
     "psycopg2_csv",
     "psql_copy",
 ]
-PEERS_OUT = ["pgcopy_fast[c]", "pgcopy_fast[py]", "psycopg3", "psql_copy"]
+PEERS_OUT = [
+    "pgcopy_fast[c]",
+    "pgcopy_fast[async]",
+    "pgcopy_fast[py]",
+    "psycopg3",
+    "psql_copy",
+]
 
 
 def make_rows(workload: str, n: int) -> list[tuple[Any, ...]]:
@@ -356,7 +363,8 @@ def _run_worker(
 ) -> dict[str, Any]:
     cmd = [
         sys.executable,
-        __file__,
+        "-m",
+        "pgcopy_fast.bench",
         "--worker",
         "--peer",
         peer,

@@ -300,7 +300,7 @@ def test_writer_waits_for_drain(pg_server) -> None:
             await cp.write_rows(rows())
         assert cp.rowcount == 300_000
         # at most the batch just written on top of the transport's high-water mark
-        assert peak <= 2 * pcf._consts.COPY_BATCH_THRESHOLD + 64 * 1024
+        assert peak <= aio.WRITE_HIGH_WATER + pcf._consts.COPY_BATCH_THRESHOLD
 
     arun(pg_server, body)
 
