@@ -44,6 +44,19 @@ cdef extern from "Python.h":
     object PyType_GenericNew(object type, object args, object kwds)
 
 cdef int[4] _POW10 = [1000, 100, 10, 1]
+
+cdef extern from "Python.h":
+    object PyUnicode_FromStringAndSize(const char* u, Py_ssize_t size)
+
+cdef extern from "Python.h":
+    object PyMemoryView_FromMemory(char* mem, Py_ssize_t size, int flags)
+    int PyBUF_READ
+
+try:
+    import orjson as _orjson_mod
+    _ORJSON_LOADS = _orjson_mod.loads
+except ImportError:  # pragma: no cover - depends on the environment
+    _ORJSON_LOADS = None
 cdef str _ATTR_INT = "int"
 cdef str _ATTR_IS_SAFE = "is_safe"
 cdef object _UUID_SAFE_UNKNOWN = _uuid_mod.SafeUUID.unknown
@@ -757,8 +770,13 @@ cdef object _dec_numeric(const char* p, Py_ssize_t n, object state):
             raise ValueError("numeric digit out of range")
     # "-" + int digits + "." + dscale fraction digits
     int_groups = weight + 1 if weight >= 0 else 0
-    text = bytearray(2 + 4 * (int_groups if int_groups > 0 else 1) + 1 + dscale)
-    o = PyByteArray_AS_STRING(text)
+    cdef Py_ssize_t need = 2 + 4 * (int_groups if int_groups > 0 else 1) + 1 + dscale
+    cdef char small[128]  # most numerics: no heap buffer at all
+    if need <= 128:
+        o = small
+    else:
+        text = bytearray(need)
+        o = PyByteArray_AS_STRING(text)
     pos = 0
     if sign == 0x4000:
         o[pos] = b'-'
@@ -786,7 +804,7 @@ cdef object _dec_numeric(const char* p, Py_ssize_t n, object state):
             else:
                 o[pos] = b'0'
             pos += 1
-    return _Decimal(PyUnicode_DecodeUTF8(o, pos, NULL))
+    return _Decimal(PyUnicode_FromStringAndSize(o, pos))
 
 
 cdef object _dec_date(const char* p, Py_ssize_t n, object state):
@@ -891,6 +909,10 @@ cdef object _dec_json(const char* p, Py_ssize_t n, object state):
             raise ValueError(f"unsupported jsonb version {p[:1 if n else 0]!r}")
         p += 1
         n -= 1
+    if st[0] is _ORJSON_LOADS:
+        # orjson parses (and validates) bytes itself: a view spares the copy
+        # into a str, and it keeps no reference to it.
+        return st[0](PyMemoryView_FromMemory(<char*>p, n, PyBUF_READ))
     return st[0](PyUnicode_DecodeUTF8(p, n, NULL))
 
 
@@ -952,6 +974,13 @@ cdef object _dec_array(const char* p, Py_ssize_t n, object state):
         raise ValueError(f"invalid array header: {ndim} dimensions, flags {flags}")
     if n < 12 + 8 * ndim:
         raise ValueError("array dimensions run past the end")
+    if ndim == 1:  # the common case, without the list of dimensions
+        size = _get_i32(p + 12)
+        if size < 0:
+            raise ValueError(f"invalid array dimension {size}")
+        if <long long>size * 4 > n - 20:
+            raise ValueError("array elements run past the end")
+        return _dec_array_1d(p, n, 20, size, codec)
     for i in range(ndim):
         size = _get_i32(p + 12 + 8 * i)
         dims.append(size)

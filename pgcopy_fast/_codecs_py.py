@@ -20,6 +20,11 @@ from decimal import Decimal
 from typing import Any
 
 from .options import CodecOptions
+
+try:
+    from orjson import loads as _ORJSON_LOADS
+except ImportError:  # pragma: no cover - depends on the environment
+    _ORJSON_LOADS = None
 from .pgtypes import OIDS
 
 __all__ = ["encoder_for", "decoder_for", "BINARY_TYPES"]
@@ -646,8 +651,11 @@ def _make_dec_json(options: CodecOptions, jsonb: bool) -> Decode:
             if not raw or raw[0] != 1:
                 raise ValueError(f"unsupported jsonb version {raw[:1]!r}")
             raw = raw[1:]
-        return options.json_loads(raw.decode())
+        if loads is _ORJSON_LOADS:
+            return loads(raw)  # orjson validates UTF-8 itself (both twins do this)
+        return loads(raw.decode())
 
+    loads = options.json_loads
     return dec
 
 
