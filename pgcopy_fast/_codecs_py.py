@@ -20,12 +20,13 @@ from decimal import Decimal
 from typing import Any
 
 from .options import CodecOptions
+from .pgtypes import OIDS
 
+_ORJSON_LOADS: Any
 try:
     from orjson import loads as _ORJSON_LOADS
 except ImportError:  # pragma: no cover - depends on the environment
     _ORJSON_LOADS = None
-from .pgtypes import OIDS
 
 __all__ = ["encoder_for", "decoder_for", "BINARY_TYPES"]
 
