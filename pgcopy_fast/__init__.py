@@ -9,6 +9,12 @@ from __future__ import annotations
 
 from . import errors, pgtypes
 from ._core import IMPL as __impl__
+from .adapters import (
+    copy_records,
+    copy_records_async,
+    copy_records_out,
+    copy_records_out_async,
+)
 from .aio import AsyncConnection, AsyncCopyIn, AsyncCopyOut, connect_async
 from .connection import Connection, connect
 from .copy import CopyIn, CopyOut
@@ -46,6 +52,10 @@ __all__ = [
     "CodecOptions",
     "connect",
     "connect_async",
+    "copy_records",
+    "copy_records_out",
+    "copy_records_async",
+    "copy_records_out_async",
     "AsyncConnection",
     "AsyncCopyIn",
     "AsyncCopyOut",

@@ -60,13 +60,22 @@ PEERS_IN = [
     "pgcopy",
     "psycopg2_csv",
     "psql_copy",
+    "psycopg3+pcf",
+    "psycopg2+pcf",
+    "asyncpg+pcf",
+    "sqlalchemy+pcf",
 ]
 PEERS_OUT = [
     "pgcopy_fast[c]",
     "pgcopy_fast[async]",
     "pgcopy_fast[py]",
     "psycopg3",
+    "asyncpg_fetch",
     "psql_copy",
+    "psycopg3+pcf",
+    "psycopg2+pcf",
+    "asyncpg+pcf",
+    "sqlalchemy+pcf",
 ]
 
 
@@ -235,9 +244,81 @@ def _copy_in(
             p2.commit()
 
         return run
+    if peer.endswith("+pcf"):
+        return _adapter_in(peer, dsn, table, cols, rows)
     if peer == "psql_copy":
         return lambda: _psql(dsn, f"\\copy {table} FROM '{binfile}' (FORMAT binary)")
     raise SystemExit(f"unknown peer {peer}")
+
+
+def _driver_connection(driver: str, dsn: str) -> Any:
+    """A connection of a peer driver, for the adapter rows (psycopg3+pcf, ...)."""
+    if driver == "psycopg3":
+        import psycopg
+
+        return psycopg.connect(dsn, autocommit=True)
+    if driver == "psycopg2":
+        import psycopg2
+
+        return psycopg2.connect(dsn)
+    if driver == "sqlalchemy":
+        import sqlalchemy
+
+        from .conninfo import resolve
+
+        params = resolve(dsn)
+        host, port = params.hosts[0]
+        return sqlalchemy.create_engine(
+            f"postgresql+psycopg://{params.user}@/{params.dbname}?host={host}&port={port}"
+        )
+    raise SystemExit(f"unknown driver {driver}")
+
+
+def _adapter_in(peer: str, dsn: str, table: str, cols: list[str], rows: Any) -> Any:
+    """pgcopy_fast's encoder under another driver's connection."""
+    import pgcopy_fast as pcf
+
+    driver = peer[: -len("+pcf")]
+    if driver == "asyncpg":
+        import asyncpg
+
+        loop = asyncio.new_event_loop()
+        aconn = loop.run_until_complete(asyncpg.connect(_asyncpg_dsn(dsn)))
+        return lambda: loop.run_until_complete(
+            pcf.copy_records_async(aconn, table, rows, cols)
+        )
+    conn = _driver_connection(driver, dsn)
+
+    def run() -> None:
+        pcf.copy_records(conn, table, rows, cols)
+        if driver == "psycopg2":
+            conn.commit()
+
+    return run
+
+
+def _adapter_out(peer: str, dsn: str, table: str) -> Any:
+    import pgcopy_fast as pcf
+
+    driver = peer[: -len("+pcf")]
+    if driver == "asyncpg":
+        import asyncpg
+
+        loop = asyncio.new_event_loop()
+        aconn = loop.run_until_complete(asyncpg.connect(_asyncpg_dsn(dsn)))
+
+        async def read() -> None:
+            async for _ in pcf.copy_records_out_async(aconn, table):
+                pass
+
+        return lambda: loop.run_until_complete(read())
+    conn = _driver_connection(driver, dsn)
+
+    def run() -> None:
+        for _ in pcf.copy_records_out(conn, table):
+            pass
+
+    return run
 
 
 def _csv_row(r: tuple[Any, ...]) -> list[Any]:
@@ -260,6 +341,20 @@ def _copy_out(peer: str, dsn: str, workload: str, binfile: str) -> Any:
     """Connect and prepare; return the function that does the measured copy."""
     table = f"bench_{workload}"
     types = _types(workload)
+    if peer.endswith("+pcf"):
+        return _adapter_out(peer, dsn, table)
+    if peer == "asyncpg_fetch":  # asyncpg decodes rows with fetch, not COPY
+        import asyncpg
+
+        loop = asyncio.new_event_loop()
+        aconn = loop.run_until_complete(asyncpg.connect(_asyncpg_dsn(dsn)))
+        if workload == "wide":
+            loop.run_until_complete(
+                aconn.set_type_codec(
+                    "jsonb", schema="pg_catalog", encoder=json.dumps, decoder=json.loads
+                )
+            )
+        return lambda: loop.run_until_complete(aconn.fetch(f"SELECT * FROM {table}"))
     if peer == "pgcopy_fast[async]":
         import pgcopy_fast as pcf
 
