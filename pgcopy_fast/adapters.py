@@ -18,9 +18,19 @@ imports no driver.
 
 from __future__ import annotations
 
+import asyncio
+import queue
 import re
+import threading
 import weakref
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Iterable,
+    Iterator,
+    Sequence,
+)
 from typing import Any
 
 from . import _core
@@ -418,9 +428,11 @@ def copy_records_out(
                 for data in copy:
                     yield from batches.feed(data)
         else:
-            sink = _DecodingWriter(batches)
-            cur.copy_expert(plan.copy_out_sql(), sink)
-            yield from sink.rows
+            # copy_expert delivers everything before it returns: run it in a
+            # thread that hands over decoded batches through a small queue,
+            # so rows stream and memory stays bounded.
+            yield from _threaded_copy_expert(cur, plan.copy_out_sql(), batches)
+            return
     yield from batches.finish()
 
 
@@ -471,16 +483,54 @@ class _Batches:
         return rows
 
 
-class _DecodingWriter:
-    """A file-like sink for psycopg2's copy_expert that decodes what it is given."""
+#: Decoded batches waiting for the consumer: bounds memory when it is slow.
+_QUEUED_BATCHES = 4
+_END = object()
 
-    def __init__(self, batches: _Batches) -> None:
+
+class _QueueWriter:
+    """A file-like sink for psycopg2's copy_expert: decoded batches to a queue."""
+
+    def __init__(self, batches: _Batches, out: queue.Queue[Any]) -> None:
         self._batches = batches
-        self.rows: list[tuple[Any, ...]] = []
+        self._out = out
 
     def write(self, data: Any) -> int:
-        self.rows.extend(self._batches.feed(data))
+        rows = self._batches.feed(data)
+        if rows:
+            self._out.put(rows)
         return len(data)
+
+
+def _threaded_copy_expert(cur: Any, sql: str, batches: _Batches) -> Iterator[Any]:
+    out: queue.Queue[Any] = queue.Queue(maxsize=_QUEUED_BATCHES)
+
+    def work() -> None:
+        try:
+            cur.copy_expert(sql, _QueueWriter(batches, out))
+            out.put(batches.finish())
+            out.put(_END)
+        except BaseException as exc:
+            out.put(exc)
+
+    worker = threading.Thread(target=work, name="pgcopy_fast-copy_expert", daemon=True)
+    worker.start()
+    finished = False
+    try:
+        while True:
+            item = out.get()
+            if item is _END:
+                finished = True
+                return
+            if isinstance(item, BaseException):
+                finished = True
+                raise item
+            yield from item
+    finally:
+        while not finished:  # the consumer stopped early: let the COPY end
+            item = out.get()
+            finished = item is _END or isinstance(item, BaseException)
+        worker.join()
 
 
 # -- asyncio ---------------------------------------------------------------
@@ -631,7 +681,7 @@ async def copy_records_out_async(
     columns: Sequence[str] | None = None,
     *,
     options: CodecOptions | None = None,
-) -> AsyncIterator[tuple[Any, ...]]:
+) -> AsyncGenerator[tuple[Any, ...], None]:
     """The async-iterator twin of :func:`copy_records_out` for asyncio drivers.
 
     Raises:
@@ -646,8 +696,11 @@ async def copy_records_out_async(
                 if _is_query(source)
                 else raw.copy_records_out(source, columns, options=options)
             )
-            async for row in rows:
-                yield row
+            try:
+                async for row in rows:
+                    yield row
+            finally:
+                await rows.aclose()  # closing us must end its COPY now
             return
         runner = _async_runner(kind, raw)
         if _is_query(source):
@@ -656,18 +709,13 @@ async def copy_records_out_async(
             _, plan = await _arun(runner, plan_table_program(runner, source, columns))
         batches = _Batches(plan, options)
         if kind == "asyncpg":
-            decoded: list[tuple[Any, ...]] = []
-
-            async def sink(data: bytes) -> None:
-                decoded.extend(batches.feed(data))
-
-            await raw.copy_from_query(
-                _query_of(plan),
-                output=sink,
-                format="binary" if plan.types is not None else "text",
-            )
-            for row in decoded:
-                yield row
+            inner = _asyncpg_rows(raw, plan, batches)
+            try:
+                async for row in inner:
+                    yield row
+            finally:
+                await inner.aclose()  # closing us must end its COPY now
+            return
         else:
             async with raw.cursor() as cur:
                 async with cur.copy(plan.copy_out_sql()) as copy:
@@ -679,6 +727,50 @@ async def copy_records_out_async(
     finally:
         if context is not None:
             await context.__aexit__(None, None, None)
+
+
+async def _asyncpg_rows(
+    raw: Any, plan: CopyPlan, batches: _Batches
+) -> AsyncGenerator[Any, None]:
+    """Rows of asyncpg's copy_from_query, which pushes data to a callback:
+    a task feeds decoded batches to a small queue, so rows stream."""
+    out: asyncio.Queue[Any] = asyncio.Queue(maxsize=_QUEUED_BATCHES)
+
+    async def sink(data: bytes) -> None:
+        rows = batches.feed(data)
+        if rows:
+            await out.put(rows)
+
+    async def produce() -> None:
+        try:
+            await raw.copy_from_query(
+                _query_of(plan),
+                output=sink,
+                format="binary" if plan.types is not None else "text",
+            )
+            await out.put(batches.finish())
+            await out.put(_END)
+        except BaseException as exc:
+            await out.put(exc)
+
+    task = asyncio.create_task(produce())
+    finished = False
+    try:
+        while True:
+            item = await out.get()
+            if item is _END:
+                finished = True
+                return
+            if isinstance(item, BaseException):
+                finished = True
+                raise item
+            for row in item:
+                yield row
+    finally:
+        while not finished:  # the consumer stopped early: let the COPY end
+            item = await out.get()
+            finished = item is _END or isinstance(item, BaseException)
+        await task
 
 
 def _query_of(plan: CopyPlan) -> str:

@@ -17,7 +17,14 @@ import os
 import ssl
 import sys
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Generator, Iterable, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Generator,
+    Iterable,
+    Sequence,
+)
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -475,23 +482,31 @@ class AsyncConnection(BaseConnection):
         columns: Sequence[str] | None = None,
         *,
         options: CodecOptions | None = None,
-    ) -> AsyncIterator[tuple[Any, ...]]:
+    ) -> AsyncGenerator[tuple[Any, ...], None]:
         """Yield a table's rows as Python values (async iterator)."""
         key, plan = await self._run_program(plan_table_program(self, table, columns))
-        async for row in self._copy_plan_out(plan, options, key):
-            yield row
+        rows = self._copy_plan_out(plan, options, key)
+        try:
+            async for row in rows:
+                yield row
+        finally:
+            await rows.aclose()  # closing us must end the COPY now
 
     async def copy_query_out(
         self, sql: str, *, options: CodecOptions | None = None
-    ) -> AsyncIterator[tuple[Any, ...]]:
+    ) -> AsyncGenerator[tuple[Any, ...], None]:
         """Yield a query's rows as Python values, typed from its columns."""
         plan = await self._run_program(plan_query_program(sql))
-        async for row in self._copy_plan_out(plan, options, None):
-            yield row
+        rows = self._copy_plan_out(plan, options, None)
+        try:
+            async for row in rows:
+                yield row
+        finally:
+            await rows.aclose()  # closing us must end the COPY now
 
     async def _copy_plan_out(
         self, plan: CopyPlan, options: CodecOptions | None, key: Any
-    ) -> AsyncIterator[tuple[Any, ...]]:
+    ) -> AsyncGenerator[tuple[Any, ...], None]:
         try:
             out = await self.copy_out(plan.copy_out_sql(), plan.types, options=options)
         except DatabaseError:
@@ -831,7 +846,7 @@ class AsyncCopyOut(_CopyOutBase):
             if rows:
                 return rows
 
-    async def __aiter__(self) -> AsyncIterator[tuple[Any, ...]]:
+    async def __aiter__(self) -> AsyncGenerator[tuple[Any, ...], None]:
         for row in self._pending_rows():
             yield row
         while (batch := await self._batch()) is not None:

@@ -256,3 +256,29 @@ def test_sqlalchemy_session_errors_need_a_rollback(pg_server, conn: pcf.Connecti
             assert session.execute(text("SELECT 2")).scalar() == 2
     finally:
         engine.dispose()
+
+
+def test_rows_stream_and_stopping_early_leaves_the_driver_usable(pg_server) -> None:
+    raw = psycopg2.connect(pg_server.dsn)
+    try:
+        rows = pcf.copy_records_out(raw, "SELECT g, repeat('x', 50) FROM generate_series(1, 200000) g")
+        assert next(rows) == (1, "x" * 50)
+        rows.close()  # the rest of the COPY is read and dropped
+        cur = raw.cursor()
+        cur.execute("SELECT 1")
+        assert cur.fetchone() == (1,)
+    finally:
+        raw.close()
+    host, port, user, db = _parts(pg_server)
+
+    async def main() -> None:
+        a = await asyncpg.connect(host=host, port=port, user=user, database=db)
+        try:
+            rows = pcf.copy_records_out_async(a, "SELECT g FROM generate_series(1, 200000) g")
+            assert await rows.__anext__() == (1,)
+            await rows.aclose()
+            assert await a.fetchval("SELECT 2") == 2
+        finally:
+            await a.close()
+
+    asyncio.run(main())
