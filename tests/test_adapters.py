@@ -21,11 +21,21 @@ sqlalchemy = pytest.importorskip("sqlalchemy")
 
 UTC = dt.timezone.utc
 ROWS = [
-    (1, "one", Decimal("1.50"), dt.datetime(2024, 1, 1, tzinfo=UTC), uuid.UUID(int=1), {"a": [1]}, ["x", None]),
+    (
+        1,
+        "one",
+        Decimal("1.50"),
+        dt.datetime(2024, 1, 1, tzinfo=UTC),
+        uuid.UUID(int=1),
+        {"a": [1]},
+        ["x", None],
+    ),
     (2, None, None, None, None, None, None),
 ]
-DDL = ("DROP TABLE IF EXISTS ad_t; CREATE TABLE ad_t (id int8 PRIMARY KEY, name text, amount numeric, "
-       "at timestamptz, uid uuid, doc jsonb, tags text[])")
+DDL = (
+    "DROP TABLE IF EXISTS ad_t; CREATE TABLE ad_t (id int8 PRIMARY KEY, name text, amount numeric, "
+    "at timestamptz, uid uuid, doc jsonb, tags text[])"
+)
 
 
 def _parts(pg_server) -> tuple[str, int, str, str]:
@@ -57,12 +67,16 @@ def test_dbapi_connections_copy_in_and_out_in_the_callers_transaction(
     raw = module.connect(pg_server.dsn)
     try:
         assert pcf.copy_records(raw, table, ROWS) == 2
-        assert list(pcf.copy_records_out(raw, table)) == ROWS  # sees its own transaction
+        assert (
+            list(pcf.copy_records_out(raw, table)) == ROWS
+        )  # sees its own transaction
         raw.rollback()  # the adapter committed nothing
         assert _stored(conn) == []
         assert pcf.copy_records(raw, ("public", "ad_t"), [{"id": 5, "name": "d"}]) == 1
         raw.commit()
-        assert list(pcf.copy_records_out(raw, "SELECT id, name FROM ad_t")) == [(5, "d")]
+        assert list(pcf.copy_records_out(raw, "SELECT id, name FROM ad_t")) == [
+            (5, "d")
+        ]
     finally:
         raw.close()
     assert _stored(conn)[0][:2] == (5, "d")
@@ -76,7 +90,9 @@ def test_errors_surface_and_the_connection_follows_its_driver(
     raw = module.connect(pg_server.dsn)
     try:
         with pytest.raises(pcf.EncodeError) as info:
-            pcf.copy_records(raw, table, [(1, "a"), ("two", "b")], columns=["id", "name"])
+            pcf.copy_records(
+                raw, table, [(1, "a"), ("two", "b")], columns=["id", "name"]
+            )
         assert (info.value.row_index, info.value.column) == (1, "id")
         raw.rollback()  # the driver's transaction is failed until rollback
         with pytest.raises(module.errors.UniqueViolation):
@@ -93,7 +109,15 @@ def test_errors_surface_and_the_connection_follows_its_driver(
 def test_sqlalchemy_engine_connection_session_and_orm(
     pg_server, conn: pcf.Connection, table: str, driver: str
 ) -> None:
-    from sqlalchemy import BigInteger, Column, MetaData, Numeric, Table, Text, create_engine
+    from sqlalchemy import (
+        BigInteger,
+        Column,
+        MetaData,
+        Numeric,
+        Table,
+        Text,
+        create_engine,
+    )
     from sqlalchemy.orm import DeclarativeBase, Session
 
     engine = create_engine(_url(pg_server, driver))
@@ -108,31 +132,51 @@ def test_sqlalchemy_engine_connection_session_and_orm(
         amount = Column(Numeric)
 
     try:
-        assert pcf.copy_records(engine, Item, [Item(id=1, name="e", amount=Decimal("2"))]) == 1  # commits
+        assert (
+            pcf.copy_records(engine, Item, [Item(id=1, name="e", amount=Decimal("2"))])
+            == 1
+        )  # commits
         with engine.connect() as sa_conn:
             table_obj = Table("ad_t", MetaData(), autoload_with=sa_conn)
             assert pcf.copy_records(sa_conn, table_obj, [{"id": 2, "name": "c"}]) == 1
             sa_conn.rollback()
         with Session(engine) as session:
             assert pcf.copy_records(session, Item, [Item(id=3, name="s")]) == 1
-            assert [r[0] for r in pcf.copy_records_out(session, "SELECT id FROM ad_t ORDER BY id")] == [1, 3]
+            assert [
+                r[0]
+                for r in pcf.copy_records_out(
+                    session, "SELECT id FROM ad_t ORDER BY id"
+                )
+            ] == [1, 3]
             session.commit()
         assert [r[:3] for r in pcf.copy_records_out(engine, Item)] == [
-            (1, "e", Decimal("2")), (3, "s", None)]
+            (1, "e", Decimal("2")),
+            (3, "s", None),
+        ]
     finally:
         engine.dispose()
 
 
-def test_django_connection_models_and_dicts(pg_server, conn: pcf.Connection, table: str) -> None:
+def test_django_connection_models_and_dicts(
+    pg_server, conn: pcf.Connection, table: str
+) -> None:
     django = pytest.importorskip("django")
     from django.conf import settings
 
     host, port, user, db = _parts(pg_server)
     if not settings.configured:
         settings.configure(
-            DATABASES={"default": {"ENGINE": "django.db.backends.postgresql", "NAME": db,
-                                   "USER": user, "HOST": host, "PORT": str(port)}},
-            INSTALLED_APPS=[], USE_TZ=True,
+            DATABASES={
+                "default": {
+                    "ENGINE": "django.db.backends.postgresql",
+                    "NAME": db,
+                    "USER": user,
+                    "HOST": host,
+                    "PORT": str(port),
+                }
+            },
+            INSTALLED_APPS=[],
+            USE_TZ=True,
         )
         django.setup()
     from django.db import connection, models, transaction
@@ -147,11 +191,17 @@ def test_django_connection_models_and_dicts(pg_server, conn: pcf.Connection, tab
             managed = False
 
     try:
-        assert pcf.copy_records(connection, Thing, [Thing(id=1, name="m"), Thing(id=2)]) == 2
+        assert (
+            pcf.copy_records(connection, Thing, [Thing(id=1, name="m"), Thing(id=2)])
+            == 2
+        )
         with pytest.raises(RuntimeError), transaction.atomic():
             pcf.copy_records(connection, Thing, [{"id": 3, "name": "gone"}])
             raise RuntimeError("roll back")  # the copy joined the atomic block
-        assert [r[:2] for r in pcf.copy_records_out(connection, Thing)] == [(1, "m"), (2, None)]
+        assert [r[:2] for r in pcf.copy_records_out(connection, Thing)] == [
+            (1, "m"),
+            (2, None),
+        ]
     finally:
         connection.close()
 
@@ -167,25 +217,51 @@ def test_async_drivers(pg_server, conn: pcf.Connection, table: str) -> None:
             await a.execute("TRUNCATE ad_t")
         finally:
             await a.close()
-        pool = await asyncpg.create_pool(host=host, port=port, user=user, database=db, min_size=1, max_size=1)
+        pool = await asyncpg.create_pool(
+            host=host, port=port, user=user, database=db, min_size=1, max_size=1
+        )
         async with pool.acquire() as pooled:
-            assert await pcf.copy_records_async(pooled, table, [(7, "pool")], columns=["id", "name"]) == 1
+            assert (
+                await pcf.copy_records_async(
+                    pooled, table, [(7, "pool")], columns=["id", "name"]
+                )
+                == 1
+            )
         await pool.close()
         p = await psycopg.AsyncConnection.connect(pg_server.dsn)
         async with p:
-            assert await pcf.copy_records_async(p, table, [(8, "psy")], columns=["id", "name"]) == 1
-            assert [r async for r in pcf.copy_records_out_async(p, "SELECT id, name FROM ad_t ORDER BY id")] == [
-                (7, "pool"), (8, "psy")]
+            assert (
+                await pcf.copy_records_async(
+                    p, table, [(8, "psy")], columns=["id", "name"]
+                )
+                == 1
+            )
+            assert [
+                r
+                async for r in pcf.copy_records_out_async(
+                    p, "SELECT id, name FROM ad_t ORDER BY id"
+                )
+            ] == [(7, "pool"), (8, "psy")]
             await p.rollback()  # the adapter committed nothing
         from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
         engine = create_async_engine(_url(pg_server, "asyncpg"))
         try:
             async with AsyncSession(engine) as session:
-                assert await pcf.copy_records_async(session, table, [{"id": 9, "name": "sa"}]) == 1
+                assert (
+                    await pcf.copy_records_async(
+                        session, table, [{"id": 9, "name": "sa"}]
+                    )
+                    == 1
+                )
                 await session.commit()
             async with engine.connect() as sa_conn:
-                got = [r async for r in pcf.copy_records_out_async(sa_conn, "SELECT id FROM ad_t ORDER BY id")]
+                got = [
+                    r
+                    async for r in pcf.copy_records_out_async(
+                        sa_conn, "SELECT id FROM ad_t ORDER BY id"
+                    )
+                ]
                 assert got == [(7,), (9,)]
         finally:
             await engine.dispose()
@@ -208,30 +284,40 @@ def test_drivers_are_not_imported_by_pgcopy_fast() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, pgcopy_fast; "
-            "print(sorted(m for m in ('psycopg', 'psycopg2', 'asyncpg', 'sqlalchemy', 'django') "
-            "if m in sys.modules))")
+    code = (
+        "import sys, pgcopy_fast; "
+        "print(sorted(m for m in ('psycopg', 'psycopg2', 'asyncpg', 'sqlalchemy', 'django') "
+        "if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.strip() == "[]", out.stderr
 
 
-def test_async_driver_errors_leave_connections_usable(pg_server, conn: pcf.Connection, table: str) -> None:
+def test_async_driver_errors_leave_connections_usable(
+    pg_server, conn: pcf.Connection, table: str
+) -> None:
     host, port, user, db = _parts(pg_server)
 
     async def main() -> None:
         a = await asyncpg.connect(host=host, port=port, user=user, database=db)
         try:
             with pytest.raises(pcf.EncodeError):
-                await pcf.copy_records_async(a, table, [(1, "a"), ("x", "b")], columns=["id", "name"])
+                await pcf.copy_records_async(
+                    a, table, [(1, "a"), ("x", "b")], columns=["id", "name"]
+                )
             with pytest.raises(asyncpg.exceptions.UniqueViolationError):
-                await pcf.copy_records_async(a, table, [(1, "a"), (1, "b")], columns=["id", "name"])
+                await pcf.copy_records_async(
+                    a, table, [(1, "a"), (1, "b")], columns=["id", "name"]
+                )
             assert await a.fetchval("SELECT count(*) FROM ad_t") == 0
         finally:
             await a.close()
         p = await psycopg.AsyncConnection.connect(pg_server.dsn)
         async with p:
             with pytest.raises(pcf.EncodeError):
-                await pcf.copy_records_async(p, table, [("x", "b")], columns=["id", "name"])
+                await pcf.copy_records_async(
+                    p, table, [("x", "b")], columns=["id", "name"]
+                )
             await p.rollback()
             async with p.cursor() as cur:
                 await cur.execute("SELECT 1")
@@ -240,7 +326,9 @@ def test_async_driver_errors_leave_connections_usable(pg_server, conn: pcf.Conne
     asyncio.run(main())
 
 
-def test_sqlalchemy_session_errors_need_a_rollback(pg_server, conn: pcf.Connection, table: str) -> None:
+def test_sqlalchemy_session_errors_need_a_rollback(
+    pg_server, conn: pcf.Connection, table: str
+) -> None:
     from sqlalchemy import create_engine, text
     from sqlalchemy.orm import Session
 
@@ -261,7 +349,9 @@ def test_sqlalchemy_session_errors_need_a_rollback(pg_server, conn: pcf.Connecti
 def test_rows_stream_and_stopping_early_leaves_the_driver_usable(pg_server) -> None:
     raw = psycopg2.connect(pg_server.dsn)
     try:
-        rows = pcf.copy_records_out(raw, "SELECT g, repeat('x', 50) FROM generate_series(1, 200000) g")
+        rows = pcf.copy_records_out(
+            raw, "SELECT g, repeat('x', 50) FROM generate_series(1, 200000) g"
+        )
         assert next(rows) == (1, "x" * 50)
         rows.close()  # the rest of the COPY is read and dropped
         cur = raw.cursor()
@@ -274,7 +364,9 @@ def test_rows_stream_and_stopping_early_leaves_the_driver_usable(pg_server) -> N
     async def main() -> None:
         a = await asyncpg.connect(host=host, port=port, user=user, database=db)
         try:
-            rows = pcf.copy_records_out_async(a, "SELECT g FROM generate_series(1, 200000) g")
+            rows = pcf.copy_records_out_async(
+                a, "SELECT g FROM generate_series(1, 200000) g"
+            )
             assert await rows.__anext__() == (1,)
             await rows.aclose()
             assert await a.fetchval("SELECT 2") == 2
