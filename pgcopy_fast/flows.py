@@ -55,7 +55,6 @@ class _Recv:
 #: Yielded by a flow that needs bytes from the server.
 RECV: Final = _Recv()
 
-Flow: TypeAlias = Generator["bytes | _Recv", "bytes | None", "object"]
 AsyncHandler: TypeAlias = Callable[[Event], None]
 
 

@@ -157,6 +157,27 @@ def test_sqlalchemy_engine_connection_session_and_orm(
         engine.dispose()
 
 
+_DJANGO_MODELS: dict[str, Any] = {}
+
+
+def _django_model() -> Any:
+    # A model class registers itself once per process; the test runs twice.
+    if "Thing" not in _DJANGO_MODELS:
+        from django.db import models
+
+        class Thing(models.Model):
+            id = models.BigIntegerField(primary_key=True)
+            name = models.TextField(null=True)
+
+            class Meta:
+                app_label = "pgcopy_fast_tests"
+                db_table = "ad_t"
+                managed = False
+
+        _DJANGO_MODELS["Thing"] = Thing
+    return _DJANGO_MODELS["Thing"]
+
+
 def test_django_connection_models_and_dicts(
     pg_server, conn: pcf.Connection, table: str
 ) -> None:
@@ -179,16 +200,9 @@ def test_django_connection_models_and_dicts(
             USE_TZ=True,
         )
         django.setup()
-    from django.db import connection, models, transaction
+    from django.db import connection, transaction
 
-    class Thing(models.Model):
-        id = models.BigIntegerField(primary_key=True)
-        name = models.TextField(null=True)
-
-        class Meta:
-            app_label = "pgcopy_fast_tests"
-            db_table = "ad_t"
-            managed = False
+    Thing = _django_model()
 
     try:
         assert (
