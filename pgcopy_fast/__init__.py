@@ -7,7 +7,7 @@ A Cython core with a pure-Python twin of identical behaviour;
 
 from __future__ import annotations
 
-from . import errors, pgtypes
+from . import binary, errors, pgtypes
 from ._core import IMPL as __impl__
 from .adapters import (
     copy_records,
@@ -49,6 +49,7 @@ __all__ = [
     "__version__",
     "errors",
     "pgtypes",
+    "binary",
     "CodecOptions",
     "connect",
     "connect_async",

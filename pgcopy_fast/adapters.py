@@ -33,7 +33,7 @@ from collections.abc import (
 )
 from typing import Any
 
-from . import _core
+from . import _core, binary
 from ._consts import COPY_BATCH_THRESHOLD
 from .aio import AsyncConnection
 from .catalog import Program, parse_table
@@ -222,23 +222,29 @@ def _sync_runner(raw: Any) -> Any:
 # -- encoding --------------------------------------------------------------
 
 
-def _encoder(plan: CopyPlan, options: CodecOptions | None) -> Any:
-    if plan.types is not None:
-        return _core.BinaryEncoder(plan.types, plan.columns, options, plan.element_oids)
-    return _core.TextEncoder(ncolumns=len(plan.columns), columns=plan.columns)
-
-
 def _chunks(
     plan: CopyPlan, rows: Iterator[Any], options: CodecOptions | None, threshold: int
 ) -> Iterator[bytes]:
     """The COPY data of the rows, in chunks of about ``threshold`` bytes."""
-    encoder = _encoder(plan, options)
+    if plan.types is not None:
+        return binary.iter_encode(
+            rows,
+            plan.types,
+            columns=plan.columns,
+            options=options,
+            element_oids=plan.element_oids,
+            chunk_size=threshold,
+        )
+    return _text_chunks(plan, rows, threshold)
+
+
+def _text_chunks(
+    plan: CopyPlan, rows: Iterator[Any], threshold: int
+) -> Iterator[bytes]:
+    encoder = _core.TextEncoder(ncolumns=len(plan.columns), columns=plan.columns)
     buf = _core.WriteBuffer(threshold + threshold // 4)
-    encoder.header(buf)
     while True:
         exhausted = encoder.encode_rows(buf, rows, threshold)
-        if exhausted:
-            encoder.trailer(buf)
         if len(buf):
             yield buf.getvalue()
             buf.clear()

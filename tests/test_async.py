@@ -333,3 +333,24 @@ def test_concurrent_use_of_one_connection_is_refused(pg_server) -> None:
         assert (await conn.execute("SELECT 4")).rows == [("4",)]
 
     arun(pg_server, body)
+
+
+def test_lost_connection_mid_copy_raises_without_hanging(pg_server) -> None:
+    async def main() -> None:
+        victim = await pcf.connect_async(pg_server.dsn)
+        await victim.execute(
+            "DROP TABLE IF EXISTS alost; CREATE TABLE alost (a int4, b text, c float8)"
+        )
+        cp = await victim.copy_in(
+            "COPY alost FROM STDIN (FORMAT binary)", TYPES, threshold=4096
+        )
+        admin = await pcf.connect_async(pg_server.dsn)
+        await admin.execute(f"SELECT pg_terminate_backend({victim.backend_pid})")
+        with pytest.raises(pcf.OperationalError):
+            await cp.write_rows((i, "x" * 100, 0.0) for i in range(1_000_000))
+            await cp.close()
+        assert victim.closed
+        await admin.execute("DROP TABLE alost")
+        await admin.close()
+
+    asyncio.run(main())

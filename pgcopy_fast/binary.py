@@ -1,0 +1,111 @@
+"""The binary COPY format on its own, with no connection (DESIGN.md section 2).
+
+``encode_rows(rows, types)`` gives a whole binary COPY stream (signature,
+tuples, trailer); ``iter_encode`` gives it in chunks of about
+``chunk_size`` bytes, consuming the rows lazily; ``decode_rows`` and
+``iter_decode`` read one back.  Any driver's raw COPY API can carry these
+bytes (the adapters do exactly that).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from . import _core
+from ._consts import COPY_BATCH_THRESHOLD
+from .copy import decode_batch
+from .options import CodecOptions
+from .pgtypes import canonical_types
+
+__all__ = ["encode_rows", "iter_encode", "decode_rows", "iter_decode"]
+
+
+def iter_encode(
+    rows: Iterable[Sequence[Any]],
+    types: Sequence[str | int],
+    *,
+    columns: Sequence[str] | None = None,
+    options: CodecOptions | None = None,
+    element_oids: Sequence[int | None] | None = None,
+    chunk_size: int = COPY_BATCH_THRESHOLD,
+) -> Iterator[bytes]:
+    """A binary COPY stream of ``rows`` in chunks of about ``chunk_size`` bytes.
+
+    ``types`` are names or OIDs, one per column.  The first chunk starts with
+    the signature and the last ends with the trailer.
+
+    Raises:
+        EncodeError: a value does not fit its column (row index, column,
+            types named).
+        InterfaceError: a type without a binary codec.
+    """
+    canonical = canonical_types(types)
+    assert canonical is not None
+    encoder = _core.BinaryEncoder(canonical, columns, options, element_oids)
+    buf = _core.WriteBuffer(chunk_size + chunk_size // 4)
+    encoder.header(buf)
+    iterator = iter(rows)
+    while True:
+        exhausted = encoder.encode_rows(buf, iterator, chunk_size)
+        if exhausted:
+            encoder.trailer(buf)
+        if len(buf):
+            yield buf.getvalue()
+            buf.clear()
+        if exhausted:
+            return
+
+
+def encode_rows(
+    rows: Iterable[Sequence[Any]],
+    types: Sequence[str | int],
+    *,
+    columns: Sequence[str] | None = None,
+    options: CodecOptions | None = None,
+    element_oids: Sequence[int | None] | None = None,
+) -> bytes:
+    """A whole binary COPY stream (signature, tuples, trailer) of ``rows``.
+
+    Raises:
+        EncodeError: a value does not fit its column.
+        InterfaceError: a type without a binary codec.
+    """
+    return b"".join(
+        iter_encode(
+            rows, types, columns=columns, options=options, element_oids=element_oids
+        )
+    )
+
+
+def iter_decode(
+    chunks: Iterable[bytes | bytearray | memoryview],
+    types: Sequence[str | int] | None = None,
+    *,
+    options: CodecOptions | None = None,
+) -> Iterator[tuple[Any, ...]]:
+    """Rows of a binary COPY stream given in pieces of any size.
+
+    Without ``types`` each field is its raw ``bytes``.
+
+    Raises:
+        DecodeError: a malformed or truncated stream.
+    """
+    decoder = _core.BinaryDecoder(canonical_types(types), options)
+    for chunk in chunks:
+        yield from decode_batch(decoder, [bytes(chunk)])
+    decoder.finish()
+
+
+def decode_rows(
+    data: bytes | bytearray | memoryview,
+    types: Sequence[str | int] | None = None,
+    *,
+    options: CodecOptions | None = None,
+) -> list[tuple[Any, ...]]:
+    """The rows of a whole binary COPY stream.
+
+    Raises:
+        DecodeError: a malformed or truncated stream.
+    """
+    return list(iter_decode([data], types, options=options))
