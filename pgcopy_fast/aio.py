@@ -23,6 +23,7 @@ from collections.abc import (
     AsyncIterator,
     Generator,
     Iterable,
+    Iterator,
     Sequence,
 )
 from types import TracebackType
@@ -39,7 +40,6 @@ from .errors import (
     Error,
     InterfaceError,
     OperationalError,
-    error_from_fields,
 )
 from .establish import (
     RecvExactly,
@@ -57,7 +57,6 @@ from .flows import (
     RECV,
     Result,
     copy_end_flow,
-    copy_in_events,
     copy_out_flow,
     copy_start_flow,
     query_flow,
@@ -624,32 +623,25 @@ class AsyncCopyIn(_CopyInBase):
         if self._batch_ready():
             await self._conn._send_buffer(self._buf)
             self._next_batch()
-            if self._conn._poll():
-                error = copy_in_events(self._conn._proto, self._conn._on_async)
-                if error is not None:
-                    self._open = False
-                    await self._conn._run(
-                        copy_end_flow(
-                            self._conn._proto,
-                            self._conn._on_async,
-                            error_from_fields(error.fields),
-                        )
-                    )
+            ending = self._early_failure()
+            if ending is not None:
+                await self._conn._run(ending)
 
     async def _guard(self, exc: BaseException) -> None:
         if self._open and not self._conn.closed:
             await self.abort(_reason(exc))
 
-    async def write_row(self, row: Sequence[Any]) -> None:
-        """Encode one row; see :meth:`CopyIn.write_row`."""
-        encoder = self._need_encoder()
+    async def _send_steps(self, steps: Iterator[None]) -> None:
         try:
-            encoder.encode_row(self._buf, row)
-            if len(self._buf) >= self._threshold:
+            for _ in steps:
                 await self._flush()
         except BaseException as exc:
             await self._guard(exc)
             raise
+
+    async def write_row(self, row: Sequence[Any]) -> None:
+        """Encode one row; see :meth:`CopyIn.write_row`."""
+        await self._send_steps(self._row_steps(self._need_encoder(), row))
 
     async def write_rows(
         self, rows: Iterable[Sequence[Any]] | AsyncIterable[Sequence[Any]]
@@ -661,45 +653,24 @@ class AsyncCopyIn(_CopyInBase):
         read ``ASYNC_ROWS_PER_BATCH`` rows at a time.
         """
         encoder = self._need_encoder()
-        buf, threshold = self._buf, self._threshold
+        if not isinstance(rows, AsyncIterable):
+            await self._send_steps(self._rows_steps(encoder, rows))
+            return
+        batch: list[Any] = []
         try:
-            if isinstance(rows, AsyncIterable):
-                batch: list[Any] = []
-                async for row in rows:
-                    batch.append(row)
-                    if len(batch) >= ASYNC_ROWS_PER_BATCH:
-                        await self._encode_all(encoder, batch)
-                        batch = []
-                await self._encode_all(encoder, batch)
-                return
-            iterator = iter(rows)
-            while True:
-                exhausted = encoder.encode_rows(buf, iterator, threshold)
-                if len(buf) >= threshold:
-                    await self._flush()
-                if exhausted:
-                    return
+            async for row in rows:
+                batch.append(row)
+                if len(batch) >= ASYNC_ROWS_PER_BATCH:
+                    await self._send_steps(self._rows_steps(encoder, batch))
+                    batch = []
         except BaseException as exc:
             await self._guard(exc)
             raise
-
-    async def _encode_all(self, encoder: Any, rows: list[Any]) -> None:
-        iterator = iter(rows)
-        while not encoder.encode_rows(self._buf, iterator, self._threshold):
-            await self._flush()
-        if len(self._buf) >= self._threshold:
-            await self._flush()
+        await self._send_steps(self._rows_steps(encoder, batch))
 
     async def write(self, data: bytes | bytearray | memoryview | str) -> None:
         """Send data already in the copy's format; see :meth:`CopyIn.write`."""
-        try:
-            for piece in self._raw_pieces(data):
-                self._buf.write_bytes(piece)
-                if len(self._buf) >= self._threshold:
-                    await self._flush()
-        except BaseException as exc:
-            await self._guard(exc)
-            raise
+        await self._send_steps(self._raw_steps(data))
 
     async def close(self) -> int:
         """End the copy (CopyDone) and return the server's row count."""

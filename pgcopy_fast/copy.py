@@ -193,6 +193,48 @@ class _CopyInBase:
         step = self._threshold
         return [view[i : i + step] for i in range(0, len(view), step)]
 
+    # The writing loops, once for both APIs: each yields when the batch is
+    # full, and the caller (blocking or async) sends it before going on.
+
+    def _row_steps(self, encoder: Any, row: Sequence[Any]) -> Iterator[None]:
+        encoder.encode_row(self._buf, row)
+        if len(self._buf) >= self._threshold:
+            yield
+
+    def _rows_steps(
+        self, encoder: Any, rows: Iterable[Sequence[Any]]
+    ) -> Iterator[None]:
+        iterator = iter(rows)
+        buf, threshold = self._buf, self._threshold
+        while True:
+            exhausted = encoder.encode_rows(buf, iterator, threshold)
+            if len(buf) >= threshold:
+                yield
+            if exhausted:
+                return
+
+    def _raw_steps(self, data: bytes | bytearray | memoryview | str) -> Iterator[None]:
+        for piece in self._raw_pieces(data):
+            self._buf.write_bytes(piece)
+            if len(self._buf) >= self._threshold:
+                yield
+
+    def _early_failure(self) -> Any:
+        """After a batch left: the flow that ends a copy the server failed, or None.
+
+        The server may have given up already (a constraint violation at row
+        10 of 10 million): look without blocking, and stop if it has.
+        """
+        conn = self._conn  # type: ignore[attr-defined]
+        if conn._poll():
+            error = copy_in_events(conn._proto, conn._on_async)
+            if error is not None:
+                self._open = False
+                return copy_end_flow(
+                    conn._proto, conn._on_async, error_from_fields(error.fields)
+                )
+        return None
+
     def _batch_ready(self) -> bool:
         """Close the batch's CopyData message if it holds anything to send."""
         if len(self._buf) > HEADER_SIZE:
@@ -288,25 +330,23 @@ class CopyIn(_CopyInBase):
         if self._batch_ready():
             self._conn._send_buffer(self._buf)
             self._next_batch()
-            # The server may have given up already (a constraint violation at
-            # row 10 of 10 million): look without blocking, stop if it has.
-            if self._conn._poll():
-                error = copy_in_events(self._conn._proto, self._conn._on_async)
-                if error is not None:
-                    self._open = False
-                    self._conn._run(
-                        copy_end_flow(
-                            self._conn._proto,
-                            self._conn._on_async,
-                            error_from_fields(error.fields),
-                        )
-                    )
+            ending = self._early_failure()
+            if ending is not None:
+                self._conn._run(ending)
 
     def _guard(self, exc: BaseException) -> None:
         # Any failure while writing ends the copy with CopyFail (unless the
         # connection itself is gone), so nothing is half-written.
         if self._open and not self._conn.closed:
             self.abort(_reason(exc))
+
+    def _send_steps(self, steps: Iterator[None]) -> None:
+        try:
+            for _ in steps:
+                self._flush()
+        except BaseException as exc:
+            self._guard(exc)
+            raise
 
     def write_row(self, row: Sequence[Any]) -> None:
         """Encode one row (a tuple or list) in the copy's format.
@@ -317,14 +357,7 @@ class CopyIn(_CopyInBase):
             DatabaseError: the server already failed the copy.
             InterfaceError: the copy is finished.
         """
-        encoder = self._need_encoder()
-        try:
-            encoder.encode_row(self._buf, row)
-            if len(self._buf) >= self._threshold:
-                self._flush()
-        except BaseException as exc:
-            self._guard(exc)
-            raise
+        self._send_steps(self._row_steps(self._need_encoder(), row))
 
     def write_rows(self, rows: Iterable[Sequence[Any]]) -> None:
         """Encode every row of an iterable; the loop runs in the kernel.
@@ -338,19 +371,7 @@ class CopyIn(_CopyInBase):
             DatabaseError: the server failed the copy (detected between batches).
             InterfaceError: the copy is finished.
         """
-        encoder = self._need_encoder()
-        iterator = iter(rows)
-        buf, threshold = self._buf, self._threshold
-        try:
-            while True:
-                exhausted = encoder.encode_rows(buf, iterator, threshold)
-                if len(buf) >= threshold:
-                    self._flush()
-                if exhausted:
-                    return
-        except BaseException as exc:
-            self._guard(exc)
-            raise
+        self._send_steps(self._rows_steps(self._need_encoder(), rows))
 
     def write(self, data: bytes | bytearray | memoryview | str) -> None:
         """Send data already in the copy's format, in pieces of any size.
@@ -362,14 +383,7 @@ class CopyIn(_CopyInBase):
             InterfaceError: the copy is finished.
             TypeError: data is not bytes-like or str.
         """
-        try:
-            for piece in self._raw_pieces(data):
-                self._buf.write_bytes(piece)
-                if len(self._buf) >= self._threshold:
-                    self._flush()
-        except BaseException as exc:
-            self._guard(exc)
-            raise
+        self._send_steps(self._raw_steps(data))
 
     def close(self) -> int:
         """End the copy (CopyDone) and return the server's row count.
