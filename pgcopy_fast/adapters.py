@@ -36,7 +36,7 @@ from typing import Any
 from . import _core, binary
 from ._consts import COPY_BATCH_THRESHOLD
 from .aio import AsyncConnection
-from .catalog import Program, parse_table
+from .catalog import arun_program, parse_table, run_program
 from .connection import Connection
 from .copy import decode_batch
 from .errors import InterfaceError
@@ -197,26 +197,20 @@ def _runner(raw: Any, make: Any) -> Any:
         return make()
 
 
-def _run(runner: Any, program: Program) -> Any:
-    try:
-        sql = next(program)
-        while True:
-            sql = program.send(runner.execute(sql))
-    except StopIteration as stop:
-        return stop.value
+def _parameters(raw: Any) -> dict[str, str]:
+    """The server setting that literal quoting depends on, as the driver saw it
+    in ParameterStatus (no round trip)."""
+    if hasattr(raw, "get_settings"):  # asyncpg
+        value = raw.get_settings().standard_conforming_strings
+    elif hasattr(raw, "get_parameter_status"):  # psycopg2
+        value = raw.get_parameter_status("standard_conforming_strings")
+    else:  # psycopg 3, blocking or async
+        value = raw.info.parameter_status("standard_conforming_strings")
+    return {"standard_conforming_strings": value or "on"}
 
 
 def _sync_runner(raw: Any) -> Any:
-    def make() -> _Runner:
-        cur = raw.cursor()
-        try:
-            cur.execute("SHOW standard_conforming_strings")
-            scs = str(cur.fetchone()[0])
-        finally:
-            cur.close()
-        return _Runner(raw.cursor, {"standard_conforming_strings": scs})
-
-    return _runner(raw, make)
+    return _runner(raw, lambda: _Runner(raw.cursor, _parameters(raw)))
 
 
 # -- encoding --------------------------------------------------------------
@@ -362,7 +356,7 @@ def copy_records(
         )
         return count
     runner = _sync_runner(raw)
-    key, plan = _run(runner, plan_table_program(runner, table, columns))
+    key, plan = run_program(runner, plan_table_program(runner, table, columns))
     chunks = _chunks(plan, rows, options, threshold)
     try:
         with raw.cursor() as cur:
@@ -424,9 +418,9 @@ def copy_records_out(
         return
     runner = _sync_runner(raw)
     if _is_query(source):
-        plan = _run(runner, plan_query_program(source))
+        plan = run_program(runner, plan_query_program(source))
     else:
-        _, plan = _run(runner, plan_table_program(runner, source, columns))
+        _, plan = run_program(runner, plan_table_program(runner, source, columns))
     batches = _Batches(plan, options)
     with raw.cursor() as cur:
         if kind == "psycopg":
@@ -448,19 +442,17 @@ def _decoder(plan: CopyPlan, options: CodecOptions | None) -> Any:
     return _core.TextDecoder()
 
 
-def _converter(plan: CopyPlan, options: CodecOptions | None) -> Any:
-    if plan.types is not None:
-        return lambda row: row
-    return text_row_converter(plan.typnames, options or DEFAULT_OPTIONS)
-
-
 class _Batches:
     """Collects what a driver hands over (often one row at a time) and decodes
     it a batch at a time, in one kernel call with the GC paused."""
 
     def __init__(self, plan: CopyPlan, options: CodecOptions | None) -> None:
         self._decoder = _decoder(plan, options)
-        self._convert = None if plan.types is not None else _converter(plan, options)
+        self._convert = (
+            None
+            if plan.types is not None
+            else text_row_converter(plan.typnames, options or DEFAULT_OPTIONS)
+        )
         self._pending = bytearray()
 
     def feed(self, data: Any) -> list[tuple[Any, ...]]:
@@ -552,15 +544,6 @@ class _AsyncRunner:
         return result
 
 
-async def _arun(runner: Any, program: Program) -> Any:
-    try:
-        sql = next(program)
-        while True:
-            sql = program.send(await runner.execute(sql))
-    except StopIteration as stop:
-        return stop.value
-
-
 async def _async_kind(conn: Any) -> tuple[str, Any, Any]:
     """(driver, raw connection, SQLAlchemy context to close or None)."""
     if isinstance(conn, AsyncConnection):
@@ -610,7 +593,7 @@ def _async_runner(kind: str, raw: Any) -> Any:
                     rows = await cur.fetchall() if cur.description else []
                     return _result(cur.description, rows)
 
-        return _AsyncRunner(execute, {"standard_conforming_strings": "on"})
+        return _AsyncRunner(execute, _parameters(raw))
 
     return _runner(raw, make)
 
@@ -647,7 +630,9 @@ async def copy_records_async(
             return count
         rows, columns = _records(await _aiter_records(records), columns)
         runner = _async_runner(kind, raw)
-        key, plan = await _arun(runner, plan_table_program(runner, table, columns))
+        key, plan = await arun_program(
+            runner, plan_table_program(runner, table, columns)
+        )
         chunks = _chunks(plan, rows, options, threshold)
         try:
             if kind == "asyncpg":
@@ -710,9 +695,11 @@ async def copy_records_out_async(
             return
         runner = _async_runner(kind, raw)
         if _is_query(source):
-            plan = await _arun(runner, plan_query_program(source))
+            plan = await arun_program(runner, plan_query_program(source))
         else:
-            _, plan = await _arun(runner, plan_table_program(runner, source, columns))
+            _, plan = await arun_program(
+                runner, plan_table_program(runner, source, columns)
+            )
         batches = _Batches(plan, options)
         if kind == "asyncpg":
             inner = _asyncpg_rows(raw, plan, batches)

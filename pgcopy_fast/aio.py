@@ -30,7 +30,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from ._consts import COPY_BATCH_THRESHOLD, COPY_FILE_CHUNK
-from .catalog import Program
+from .catalog import arun_program
 from .connection import CANCEL_TIMEOUT, RECV_BUFFER_SIZE, BaseConnection
 from .conninfo import ConnParams, resolve
 from .copy import _CopyInBase, _CopyOutBase, _reason
@@ -323,14 +323,6 @@ class AsyncConnection(BaseConnection):
             self._abandon()
             raise
 
-    async def _run_program(self, program: Program) -> Any:
-        try:
-            sql = next(program)
-            while True:
-                sql = program.send(await self.execute(sql))
-        except StopIteration as stop:
-            return stop.value
-
     def _abandon(self) -> None:
         self._closed = True
         self._proto.state = State.CLOSED
@@ -458,7 +450,7 @@ class AsyncConnection(BaseConnection):
             DatabaseError: the server rejected the data or the table.
             InterfaceError: a bad table name or column list.
         """
-        key, plan = await self._run_program(plan_table_program(self, table, columns))
+        key, plan = await arun_program(self, plan_table_program(self, table, columns))
         try:
             async with self.copy_in(
                 plan.copy_in_sql(),
@@ -483,7 +475,7 @@ class AsyncConnection(BaseConnection):
         options: CodecOptions | None = None,
     ) -> AsyncGenerator[tuple[Any, ...], None]:
         """Yield a table's rows as Python values (async iterator)."""
-        key, plan = await self._run_program(plan_table_program(self, table, columns))
+        key, plan = await arun_program(self, plan_table_program(self, table, columns))
         rows = self._copy_plan_out(plan, options, key)
         try:
             async for row in rows:
@@ -495,7 +487,7 @@ class AsyncConnection(BaseConnection):
         self, sql: str, *, options: CodecOptions | None = None
     ) -> AsyncGenerator[tuple[Any, ...], None]:
         """Yield a query's rows as Python values, typed from its columns."""
-        plan = await self._run_program(plan_query_program(sql))
+        plan = await arun_program(self, plan_query_program(sql))
         rows = self._copy_plan_out(plan, options, None)
         try:
             async for row in rows:

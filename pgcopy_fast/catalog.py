@@ -169,12 +169,22 @@ def _codec(typname: str, typtype: str) -> str | None:
 Program = Generator[str, Any, Any]
 
 
-def run_program(conn: Connection, program: Program) -> Any:
-    """Run a catalog program on a blocking connection."""
+def run_program(conn: Any, program: Program) -> Any:
+    """Run a catalog program on anything with a blocking ``execute(sql)``."""
     try:
         sql = next(program)
         while True:
             sql = program.send(conn.execute(sql))
+    except StopIteration as stop:
+        return stop.value
+
+
+async def arun_program(conn: Any, program: Program) -> Any:
+    """Run a catalog program on anything with an awaitable ``execute(sql)``."""
+    try:
+        sql = next(program)
+        while True:
+            sql = program.send(await conn.execute(sql))
     except StopIteration as stop:
         return stop.value
 
