@@ -14,7 +14,6 @@ PROTOCOL_VERSION = 196608
 #: message of a connection (protocol-message-formats: CancelRequest, SSLRequest).
 CANCEL_REQUEST_CODE = 80877102
 SSL_REQUEST_CODE = 80877103
-GSSENC_REQUEST_CODE = 80877104
 
 #: A backend message is a type byte and an int32 length that counts itself.
 HEADER_SIZE = 5
@@ -28,8 +27,6 @@ MAX_MESSAGE_LENGTH = 0x40000000
 # Backend message types (protocol-message-formats).
 AUTHENTICATION = b"R"
 BACKEND_KEY_DATA = b"K"
-BIND_COMPLETE = b"2"
-CLOSE_COMPLETE = b"3"
 COMMAND_COMPLETE = b"C"
 COPY_DATA = b"d"
 COPY_DONE = b"c"
@@ -40,7 +37,6 @@ DATA_ROW = b"D"
 EMPTY_QUERY_RESPONSE = b"I"
 ERROR_RESPONSE = b"E"
 NEGOTIATE_PROTOCOL_VERSION = b"v"
-NO_DATA = b"n"
 NOTICE_RESPONSE = b"N"
 NOTIFICATION_RESPONSE = b"A"
 PARAMETER_STATUS = b"S"
@@ -57,10 +53,6 @@ TERMINATE = b"X"
 
 #: The 11-byte signature that opens every binary COPY stream.
 PGCOPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
-#: Signature, flags field, header extension length.
-PGCOPY_HEADER_SIZE = len(PGCOPY_SIGNATURE) + 4 + 4
-#: The field count -1 that ends a binary COPY stream.
-PGCOPY_TRAILER = b"\xff\xff"
 
 #: The server refuses a CopyFail message of 10,000 bytes or more
 #: (pq_getmessage limit in CopyGetData); we stay well under it.

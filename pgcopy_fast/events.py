@@ -32,7 +32,6 @@ __all__ = [
     "CopyBothResponse",
     "CopyData",
     "CopyDone",
-    "SSLResponse",
     "TransactionStatus",
 ]
 
@@ -227,13 +226,6 @@ class CopyData:
 @dataclass(frozen=True, slots=True)
 class CopyDone:
     """The server finished sending COPY data."""
-
-
-@dataclass(frozen=True, slots=True)
-class SSLResponse:
-    """The one-byte answer to SSLRequest: ``accepted`` for 'S', not for 'N'."""
-
-    accepted: bool
 
 
 Event = Union[

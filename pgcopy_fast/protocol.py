@@ -86,7 +86,6 @@ __all__ = [
 
 _i16 = struct.Struct(">h")
 _i32 = struct.Struct(">i")
-_u32 = struct.Struct(">I")
 
 
 class State(enum.Enum):
