@@ -41,9 +41,14 @@ from .connection import Connection
 from .copy import decode_batch
 from .errors import InterfaceError
 from .flows import Result
-from .options import DEFAULT_OPTIONS, CodecOptions
-from .records import CopyPlan, forget, plan_query_program, plan_table_program
-from .textvalues import text_row_converter
+from .options import CodecOptions
+from .records import (
+    CopyPlan,
+    forget,
+    plan_query_program,
+    record_rows,
+    validated_plan_program,
+)
 
 __all__ = [
     "copy_records",
@@ -80,76 +85,6 @@ def _table_name(table: Any) -> Any:
     if _module(table).startswith("sqlalchemy") and type(table).__name__ == "Table":
         return (table.schema, table.name) if table.schema else table.name
     return table
-
-
-def _object_columns(first: Any) -> tuple[list[str], Any] | None:
-    """(column names, getter) for a mapped instance or a Django model instance."""
-    cls = type(first)
-    meta = getattr(cls, "_meta", None)
-    if meta is not None and hasattr(meta, "concrete_fields"):  # Django
-        fields = [
-            f
-            for f in meta.concrete_fields
-            if not (
-                getattr(f, "primary_key", False) and getattr(first, f.attname) is None
-            )
-        ]
-        names = [f.column for f in fields]
-        attnames = [f.attname for f in fields]
-        return names, lambda obj: tuple(getattr(obj, a) for a in attnames)
-    if hasattr(cls, "__mapper__"):  # SQLAlchemy ORM
-        pairs = []
-        for attr in cls.__mapper__.column_attrs:
-            for column in attr.columns:
-                value = getattr(first, attr.key)
-                if value is None and column.primary_key and column.autoincrement:
-                    continue
-                pairs.append((column.name, attr.key))
-        keys = [k for _, k in pairs]
-        return [n for n, _ in pairs], lambda obj: tuple(getattr(obj, k) for k in keys)
-    return None
-
-
-def _records(
-    records: Iterable[Any], columns: Sequence[str] | None
-) -> tuple[Iterator[Any], Sequence[str] | None]:
-    """The rows as tuples, lazily, and the column list the records imply."""
-    iterator = iter(records)
-    try:
-        first = next(iterator)
-    except StopIteration:
-        return iter(()), columns
-
-    def chain(convert: Any) -> Iterator[Any]:
-        yield convert(first)
-        for record in iterator:
-            yield convert(record)
-
-    if isinstance(first, dict):
-        names = list(columns) if columns is not None else list(first)
-
-        def from_dict(record: Any) -> tuple[Any, ...]:
-            try:
-                return tuple(record[name] for name in names)
-            except KeyError as exc:
-                raise InterfaceError(
-                    f"a record has no value for column {exc.args[0]!r}"
-                ) from None
-            except TypeError:
-                return record  # type: ignore[no-any-return]  # the encoder names it
-
-        return chain(from_dict), names
-    if not isinstance(first, tuple | list):
-        found = _object_columns(first)
-        if found is not None:
-            names, getter = found
-            if columns is not None:
-                names, getter = (
-                    list(columns),
-                    (lambda obj, c=list(columns): tuple(getattr(obj, n) for n in c)),
-                )
-            return chain(getter), names
-    return chain(lambda record: record), columns
 
 
 def _is_query(source: Any) -> bool:
@@ -229,13 +164,13 @@ def _chunks(
             element_oids=plan.element_oids,
             chunk_size=threshold,
         )
-    return _text_chunks(plan, rows, threshold)
+    return _text_chunks(plan, rows, options, threshold)
 
 
 def _text_chunks(
-    plan: CopyPlan, rows: Iterator[Any], threshold: int
+    plan: CopyPlan, rows: Iterator[Any], options: CodecOptions | None, threshold: int
 ) -> Iterator[bytes]:
-    encoder = _core.TextEncoder(ncolumns=len(plan.columns), columns=plan.columns)
+    encoder = plan.text_encoder(options)
     buf = _core.WriteBuffer(threshold + threshold // 4)
     while True:
         exhausted = encoder.encode_rows(buf, rows, threshold)
@@ -348,7 +283,7 @@ def copy_records(
             ),
         )
     kind, raw = _sync_kind(conn)
-    rows, columns = _records(records, columns)
+    rows, columns = record_rows(records, columns)
     table = _table_name(table)
     if kind == "pgcopy_fast":
         count: int = raw.copy_records(
@@ -356,7 +291,7 @@ def copy_records(
         )
         return count
     runner = _sync_runner(raw)
-    key, plan = run_program(runner, plan_table_program(runner, table, columns))
+    key, plan = run_program(runner, validated_plan_program(runner, table, columns))
     chunks = _chunks(plan, rows, options, threshold)
     try:
         with raw.cursor() as cur:
@@ -420,7 +355,7 @@ def copy_records_out(
     if _is_query(source):
         plan = run_program(runner, plan_query_program(source))
     else:
-        _, plan = run_program(runner, plan_table_program(runner, source, columns))
+        _, plan = run_program(runner, validated_plan_program(runner, source, columns))
     batches = _Batches(plan, options)
     with raw.cursor() as cur:
         if kind == "psycopg":
@@ -436,23 +371,12 @@ def copy_records_out(
     yield from batches.finish()
 
 
-def _decoder(plan: CopyPlan, options: CodecOptions | None) -> Any:
-    if plan.types is not None:
-        return _core.BinaryDecoder(plan.types, options)
-    return _core.TextDecoder()
-
-
 class _Batches:
     """Collects what a driver hands over (often one row at a time) and decodes
     it a batch at a time, in one kernel call with the GC paused."""
 
     def __init__(self, plan: CopyPlan, options: CodecOptions | None) -> None:
-        self._decoder = _decoder(plan, options)
-        self._convert = (
-            None
-            if plan.types is not None
-            else text_row_converter(plan.typnames, options or DEFAULT_OPTIONS)
-        )
+        self._decoder = plan.row_decoder(options)
         self._pending = bytearray()
 
     def feed(self, data: Any) -> list[tuple[Any, ...]]:
@@ -476,8 +400,6 @@ class _Batches:
         data = bytes(self._pending)
         self._pending.clear()
         rows = decode_batch(self._decoder, [data])
-        if self._convert is not None:
-            rows = [self._convert(r) for r in rows]
         return rows
 
 
@@ -628,10 +550,10 @@ async def copy_records_async(
                 table, records, columns, options=options, threshold=threshold
             )
             return count
-        rows, columns = _records(await _aiter_records(records), columns)
+        rows, columns = record_rows(await _aiter_records(records), columns)
         runner = _async_runner(kind, raw)
         key, plan = await arun_program(
-            runner, plan_table_program(runner, table, columns)
+            runner, validated_plan_program(runner, table, columns)
         )
         chunks = _chunks(plan, rows, options, threshold)
         try:
@@ -698,7 +620,7 @@ async def copy_records_out_async(
             plan = await arun_program(runner, plan_query_program(source))
         else:
             _, plan = await arun_program(
-                runner, plan_table_program(runner, source, columns)
+                runner, validated_plan_program(runner, source, columns)
             )
         batches = _Batches(plan, options)
         if kind == "asyncpg":

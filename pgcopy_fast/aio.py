@@ -61,10 +61,18 @@ from .flows import (
     copy_start_flow,
     query_flow,
 )
-from .options import DEFAULT_OPTIONS, CodecOptions
+from .options import CodecOptions
 from .protocol import ClientProtocol, State, cancel_request
-from .records import CopyPlan, forget, plan_query_program, plan_table_program
-from .textvalues import text_row_converter
+from .records import (
+    MAX_REPLANS,
+    CopyPlan,
+    arecord_rows,
+    forget,
+    key_table,
+    plan_query_program,
+    plan_table_program,
+    record_rows,
+)
 
 __all__ = ["AsyncConnection", "AsyncCopyIn", "AsyncCopyOut", "connect_async"]
 
@@ -450,22 +458,44 @@ class AsyncConnection(BaseConnection):
             DatabaseError: the server rejected the data or the table.
             InterfaceError: a bad table name or column list.
         """
-        key, plan = await arun_program(self, plan_table_program(self, table, columns))
-        try:
-            async with self.copy_in(
-                plan.copy_in_sql(),
-                plan.types,
-                threshold=threshold,
-                columns=plan.columns,
-                options=options,
-                element_oids=plan.element_oids if plan.types is not None else None,
-            ) as cp:
-                await cp.write_rows(records)
-        except DatabaseError as exc:
-            if not isinstance(exc, EncodeError):
+        rows: Any
+        if isinstance(records, AsyncIterable):
+            rows, columns = await arecord_rows(records, columns)
+        else:
+            rows, columns = record_rows(records, columns)
+        for _ in range(MAX_REPLANS):
+            program = plan_table_program(self, table, columns)
+            key, plan = await arun_program(self, program)
+            before: list[Result] = []
+            try:
+                cp = await self.copy_in(
+                    plan.checked_sql("in"),
+                    plan.column_types,
+                    threshold=threshold,
+                    columns=plan.columns,
+                    options=options,
+                    element_oids=plan.element_oids,
+                    results=before,
+                )
+            except DatabaseError:
                 forget(self, key)
-            raise
-        return cp.rowcount
+                raise
+            if not plan.current(before):
+                # The table changed since it was planned: end this copy
+                # with no rows (nothing is sent, nothing fails) and re-plan.
+                forget(self, key)
+                await cp.write_rows(())
+                await cp.close()
+                continue
+            try:
+                async with cp:
+                    await cp.write_rows(rows)
+            except DatabaseError as exc:
+                if not isinstance(exc, EncodeError):
+                    forget(self, key)
+                raise
+            return cp.rowcount
+        raise InterfaceError(f"{table!r} kept changing while its copy was planned")
 
     async def copy_records_out(
         self,
@@ -498,20 +528,30 @@ class AsyncConnection(BaseConnection):
     async def _copy_plan_out(
         self, plan: CopyPlan, options: CodecOptions | None, key: Any
     ) -> AsyncGenerator[tuple[Any, ...], None]:
-        try:
-            out = await self.copy_out(plan.copy_out_sql(), plan.types, options=options)
-        except DatabaseError:
-            if key is not None:
-                forget(self, key)
-            raise
-        async with out:
-            if plan.types is not None:
-                async for row in out:
-                    yield row
-            else:
-                convert = text_row_converter(plan.typnames, options or DEFAULT_OPTIONS)
-                async for row in out:
-                    yield convert(row)
+        for _ in range(MAX_REPLANS):
+            before: list[Result] = []
+            try:
+                out = await self.copy_out(
+                    plan.checked_sql("out"),
+                    plan.column_types,
+                    options=options,
+                    delimiters=plan.delimiters,
+                    results=before,
+                )
+            except DatabaseError:
+                if key is not None:
+                    forget(self, key)
+                raise
+            if plan.current(before):
+                async with out:
+                    async for row in out:
+                        yield row
+                return
+            await out.close()  # read and dropped undecoded: the types were stale
+            forget(self, key)
+            program = plan_table_program(self, *key_table(key))
+            key, plan = await arun_program(self, program)
+        raise InterfaceError("the table kept changing while its copy was planned")
 
     async def copy_from_file(
         self, sql: str, fileobj: Any, *, chunk_size: int = COPY_FILE_CHUNK
@@ -560,8 +600,10 @@ class AsyncCopyIn(_CopyInBase):
         columns: Sequence[str] | None = None,
         options: CodecOptions | None = None,
         element_oids: Sequence[int | None] | None = None,
+        results: list[Result] | None = None,
     ) -> None:
         self._conn = conn
+        self._results = results
         self._setup(
             sql,
             types,
@@ -582,7 +624,7 @@ class AsyncCopyIn(_CopyInBase):
         self._entered = True
         conn = self._conn
         response = await conn._run(
-            copy_start_flow(conn._proto, self._sql, "in", conn._on_async)
+            copy_start_flow(conn._proto, self._sql, "in", conn._on_async, self._results)
         )
         try:
             self._started(response)
@@ -709,9 +751,12 @@ class AsyncCopyOut(_CopyOutBase):
         null: str | None = None,
         quote: str | None = None,
         options: CodecOptions | None = None,
+        delimiters: Sequence[str] | None = None,
+        results: list[Result] | None = None,
     ) -> None:
         self._conn = conn
-        self._setup(sql, types, format, delimiter, null, quote, options)
+        self._results = results
+        self._setup(sql, types, format, delimiter, null, quote, options, delimiters)
         self._entered = False
 
     async def _start(self) -> AsyncCopyOut:
@@ -721,7 +766,9 @@ class AsyncCopyOut(_CopyOutBase):
         conn = self._conn
         self._note_transaction(conn.transaction_status)
         response = await conn._run(
-            copy_start_flow(conn._proto, self._sql, "out", conn._on_async)
+            copy_start_flow(
+                conn._proto, self._sql, "out", conn._on_async, self._results
+            )
         )
         try:
             self._started(response)

@@ -27,7 +27,10 @@ __all__ = [
     "quote_table",
     "sql_literal",
     "column_types",
-    "oid_types",
+    "columns_program",
+    "columns_sql",
+    "codec_name",
+    "TypeInfo",
 ]
 
 _UNQUOTED = re.compile(r"[A-Za-z_\u0080-\uffff][A-Za-z0-9_$\u0080-\uffff]*")
@@ -44,6 +47,8 @@ class ColumnType:
         codec: the canonical name of the binary codec, or None when the
             type has none (the copy then falls back to text format).
         element_oid: for arrays, the element type OID to write.
+        delimiter: for arrays, the element type's ``typdelim`` (``;`` for
+            box, ``,`` for nearly everything else).
     """
 
     name: str
@@ -51,6 +56,7 @@ class ColumnType:
     typname: str
     codec: str | None
     element_oid: int | None = None
+    delimiter: str = ","
 
 
 def parse_table(table: str | tuple[str, str]) -> tuple[str | None, str]:
@@ -148,7 +154,7 @@ WITH RECURSIVE base(start_oid, oid, depth) AS (
     ORDER BY start_oid, depth DESC
 )
 SELECT r.start_oid, t.typname, t.typtype, t.typelem, e.typname, e.typtype, eb.typname,
-       eb.typtype
+       eb.typtype, COALESCE(e.typdelim, t.typdelim)
 FROM resolved r
 JOIN pg_catalog.pg_type t ON t.oid = r.oid
 LEFT JOIN pg_catalog.pg_type e ON e.oid = t.typelem AND t.typlen = -1 AND t.typelem <> 0
@@ -157,10 +163,23 @@ LEFT JOIN pg_catalog.pg_type eb ON eb.oid = CASE WHEN e.typtype = 'd'
 """
 
 
+def codec_name(typname: str) -> str:
+    """The name to pass as a type for a catalog typname.
+
+    Type names given by users are read as SQL reads them, where ``char``
+    means ``bpchar``; the one-byte internal type is spelled ``"char"``.
+    """
+    if typname == "char":
+        return '"char"'
+    if typname == "_char":
+        return '"char"[]'
+    return typname
+
+
 def _codec(typname: str, typtype: str) -> str | None:
     if typtype == "e":
         return "text"  # an enum's binary form is its label
-    return typname if typname in _core.binary_types() else None
+    return codec_name(typname) if typname in _core.binary_types() else None
 
 
 #: A catalog program: yields SQL, is sent back each statement's Result,
@@ -189,25 +208,20 @@ async def arun_program(conn: Any, program: Program) -> Any:
         return stop.value
 
 
-def oid_types(
-    conn: Connection, oids: Sequence[int]
-) -> dict[int, tuple[str, str | None, int | None]]:
-    """For each type OID: (typname, codec or None, array element OID or None)."""
-    result: dict[int, tuple[str, str | None, int | None]] = run_program(
-        conn, oid_types_program(oids)
-    )
-    return result
+#: What a type OID needs from the codecs: (typname, codec or None, array
+#: element OID or None, array element delimiter).
+TypeInfo = tuple[str, str | None, int | None, str]
 
 
 def oid_types_program(oids: Sequence[int]) -> Program:
-    """The catalog program of :func:`oid_types`."""
-    out: dict[int, tuple[str, str | None, int | None]] = {}
+    """Catalog program: the :data:`TypeInfo` of each type OID."""
+    out: dict[int, TypeInfo] = {}
     unknown = []
     for oid in set(oids):
         name = NAMES.get(oid)
         if name is not None and name in _core.binary_types():
             element = OIDS.get(name[1:]) if name.startswith("_") else None
-            out[oid] = (name, name, element)
+            out[oid] = (name, codec_name(name), element, ",")
         else:
             unknown.append(oid)
     if unknown:
@@ -215,20 +229,24 @@ def oid_types_program(oids: Sequence[int]) -> Program:
             yield _TYPE_QUERY.format(oids=",".join(str(int(o)) for o in unknown))
         ).rows
         for row in rows:
-            start, typname, typtype, typelem, ename, etype, ebname, ebtype = row
+            start, typname, typtype, typelem, ename, etype, ebname, ebtype, delim = row
+            delim = delim or ","
             assert start is not None and typname is not None and typtype is not None
             if ename is not None and typelem not in (None, "0"):
                 elem_name, elem_type = (ebname, ebtype) if ebname else (ename, etype)
                 assert elem_name is not None and elem_type is not None
                 elem_codec = _codec(elem_name, elem_type)
                 codec = (
-                    "_" + elem_codec
-                    if elem_codec and not elem_codec.startswith("_")
+                    elem_codec + "[]"
+                    if elem_codec
+                    and not elem_codec.startswith("_")
+                    and not elem_codec.endswith("[]")
                     else None
                 )
-                out[int(start)] = (typname, codec, int(typelem) if typelem else None)
+                element_oid = int(typelem) if typelem else None
+                out[int(start)] = (typname, codec, element_oid, delim)
             else:
-                out[int(start)] = (typname, _codec(typname, typtype), None)
+                out[int(start)] = (typname, _codec(typname, typtype), None, ",")
     return out
 
 
@@ -256,12 +274,31 @@ def column_types(
     return result
 
 
+def columns_sql(conn: Any, schema: str | None, name: str) -> str:
+    """The query of a table's insertable columns: rows of (attname, atttypid).
+
+    Its answer is also the table's fingerprint: an ``ALTER TABLE`` that
+    changes what a copy must send changes it.
+    """
+    return _COLUMNS_QUERY.format(table=sql_literal(conn, quote_table(schema, name)))
+
+
 def column_types_program(
     conn: Any, schema: str | None, name: str, columns: Sequence[str] | None
 ) -> Program:
     """The catalog program of :func:`column_types`."""
-    table = sql_literal(conn, quote_table(schema, name))
-    rows = (yield _COLUMNS_QUERY.format(table=table)).rows
+    rows = (yield columns_sql(conn, schema, name)).rows
+    result: list[ColumnType] = yield from columns_program(rows, schema, name, columns)
+    return result
+
+
+def columns_program(
+    rows: Sequence[Sequence[str | None]],
+    schema: str | None,
+    name: str,
+    columns: Sequence[str] | None,
+) -> Program:
+    """Catalog program: the ColumnTypes of the columns query's ``rows``."""
     by_name: dict[str, int] = {str(r[0]): int(str(r[1])) for r in rows}
     if columns is None:
         names = list(by_name)
@@ -276,8 +313,8 @@ def column_types_program(
     out = []
     for col in names:
         oid = by_name[col]
-        typname, codec, element = info[oid]
-        out.append(ColumnType(col, oid, typname, codec, element))
+        typname, codec, element, delimiter = info[oid]
+        out.append(ColumnType(col, oid, typname, codec, element, delimiter))
     return out
 
 

@@ -40,10 +40,17 @@ from .events import (
     TransactionStatus,
 )
 from .flows import RECV, Result, query_flow
-from .options import DEFAULT_OPTIONS, CodecOptions
+from .options import CodecOptions
 from .protocol import ClientProtocol, State, cancel_request
-from .records import CopyPlan, forget, plan_query, plan_table
-from .textvalues import text_row_converter
+from .records import (
+    MAX_REPLANS,
+    CopyPlan,
+    forget,
+    key_table,
+    plan_query,
+    plan_table,
+    record_rows,
+)
 
 __all__ = ["Connection", "connect"]
 
@@ -325,6 +332,7 @@ class Connection(BaseConnection):
         columns: Any = None,
         options: CodecOptions | None = None,
         element_oids: Any = None,
+        results: list[Result] | None = None,
     ) -> CopyIn:
         """Start ``COPY ... FROM STDIN`` and return its :class:`CopyIn`.
 
@@ -335,7 +343,10 @@ class Connection(BaseConnection):
         size in bytes of each CopyData message.  ``columns`` names the
         columns in error messages; ``options`` tunes the value codecs
         (:class:`CodecOptions`); ``element_oids`` gives the element type
-        OID of array columns whose elements are enums or domains.
+        OID of array columns whose elements are enums or domains.  With
+        ``types``, text and CSV rows are rendered by column type, storing
+        exactly what binary would.  ``results`` receives the Result of each
+        statement that runs before the COPY in the same query string.
 
         Raises:
             InterfaceError: the statement is not COPY FROM STDIN (the
@@ -354,6 +365,7 @@ class Connection(BaseConnection):
             columns=columns,
             options=options,
             element_oids=element_oids,
+            results=results,
         )
 
     def copy_out(
@@ -366,8 +378,16 @@ class Connection(BaseConnection):
         null: str | None = None,
         quote: str | None = None,
         options: CodecOptions | None = None,
+        delimiters: Sequence[str] | None = None,
+        results: list[Result] | None = None,
     ) -> CopyOut:
         """Start ``COPY ... TO STDOUT`` and return its :class:`CopyOut`.
+
+        With ``types``, rows decode to Python values in every format (text
+        and CSV fields are parsed as their column's type; ``delimiters``
+        gives each array column's element delimiter, ``,`` by default).
+        ``results`` receives the Result of each statement that runs before
+        the COPY in the same query string.
 
         Raises:
             InterfaceError: the statement is not COPY TO STDOUT (the
@@ -383,12 +403,14 @@ class Connection(BaseConnection):
             null=null,
             quote=quote,
             options=options,
+            delimiters=delimiters,
+            results=results,
         )
 
     def copy_records(
         self,
         table: Any,
-        records: Iterable[Sequence[Any]],
+        records: Iterable[Any],
         columns: Sequence[str] | None = None,
         *,
         options: CodecOptions | None = None,
@@ -407,22 +429,39 @@ class Connection(BaseConnection):
             DatabaseError: the server rejected the data or the table.
             InterfaceError: a bad table name or column list.
         """
-        key, plan = plan_table(self, table, columns)
-        try:
-            with self.copy_in(
-                plan.copy_in_sql(),
-                plan.types,
-                threshold=threshold,
-                columns=plan.columns,
-                options=options,
-                element_oids=plan.element_oids if plan.types is not None else None,
-            ) as cp:
-                cp.write_rows(records)
-        except DatabaseError as exc:
-            if not isinstance(exc, EncodeError):
+        rows, columns = record_rows(records, columns)
+        for _ in range(MAX_REPLANS):
+            key, plan = plan_table(self, table, columns)
+            before: list[Result] = []
+            try:
+                cp = self.copy_in(
+                    plan.checked_sql("in"),
+                    plan.column_types,
+                    threshold=threshold,
+                    columns=plan.columns,
+                    options=options,
+                    element_oids=plan.element_oids,
+                    results=before,
+                )
+            except DatabaseError:
                 forget(self, key)
-            raise
-        return cp.rowcount
+                raise
+            if not plan.current(before):
+                # The table changed since it was planned: end this copy
+                # with no rows (nothing is sent, nothing fails) and re-plan.
+                forget(self, key)
+                cp.write_rows(())
+                cp.close()
+                continue
+            try:
+                with cp:
+                    cp.write_rows(rows)
+            except DatabaseError as exc:
+                if not isinstance(exc, EncodeError):
+                    forget(self, key)
+                raise
+            return cp.rowcount
+        raise InterfaceError(f"{table!r} kept changing while its copy was planned")
 
     def copy_records_out(
         self,
@@ -459,13 +498,26 @@ class Connection(BaseConnection):
     def _copy_plan_out(
         self, plan: CopyPlan, options: CodecOptions | None, key: Any
     ) -> Iterator[tuple[Any, ...]]:
-        try:
-            out = self.copy_out(plan.copy_out_sql(), plan.types, options=options)
-        except DatabaseError:
-            if key is not None:
-                forget(self, key)
-            raise
-        return _rows_of(out, plan, options)
+        for _ in range(MAX_REPLANS):
+            before: list[Result] = []
+            try:
+                out = self.copy_out(
+                    plan.checked_sql("out"),
+                    plan.column_types,
+                    options=options,
+                    delimiters=plan.delimiters,
+                    results=before,
+                )
+            except DatabaseError:
+                if key is not None:
+                    forget(self, key)
+                raise
+            if plan.current(before):
+                return _rows_of(out)
+            out.close()  # read and dropped undecoded: the types were stale
+            forget(self, key)
+            key, plan = plan_table(self, *key_table(key))
+        raise InterfaceError("the table kept changing while its copy was planned")
 
     def copy_from_file(
         self, sql: str, fileobj: Any, *, chunk_size: int = COPY_FILE_CHUNK
@@ -562,16 +614,9 @@ class Connection(BaseConnection):
         self.close()
 
 
-def _rows_of(
-    out: CopyOut, plan: CopyPlan, options: CodecOptions | None
-) -> Iterator[tuple[Any, ...]]:
+def _rows_of(out: CopyOut) -> Iterator[tuple[Any, ...]]:
     with out:
-        if plan.types is not None:
-            yield from out
-        else:
-            convert = text_row_converter(plan.typnames, options or DEFAULT_OPTIONS)
-            for row in out:
-                yield convert(row)
+        yield from out
 
 
 def _attempt(params: ConnParams, host: str, port: int, tls: str) -> Connection:

@@ -9,7 +9,6 @@ loops run in the selected kernel twin (``_core``), and the message flows in
 from __future__ import annotations
 
 import gc
-import re
 from collections.abc import Iterable, Iterator, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -28,28 +27,15 @@ from .flows import copy_end_flow, copy_in_events, copy_out_flow, copy_start_flow
 from .options import CodecOptions
 from .pgtypes import canonical_types
 from .protocol import State
+from .statement import statement_format
+from .typedtext import TypedTextDecoder, TypedTextEncoder
 
 if TYPE_CHECKING:
     from .connection import Connection
 
 __all__ = ["CopyIn", "CopyOut", "statement_format", "decode_batch"]
 
-_FORMAT_OPTION = re.compile(r"\bformat\s*[\s(,]?\s*['\"]?(text|csv|binary)\b", re.I)
-_LEGACY_KEYWORD = re.compile(r"\b(binary|csv)\b", re.I)
-_LITERALS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"")
 _FORMATS = ("text", "csv", "binary")
-
-
-def statement_format(sql: str) -> str | None:
-    """The FORMAT a COPY statement asks for (also the old BINARY / CSV keywords).
-
-    Returns ``"text"``, ``"csv"``, ``"binary"`` or None when it says nothing.
-    """
-    match = _FORMAT_OPTION.search(sql)
-    if match:
-        return match.group(1).lower()
-    match = _LEGACY_KEYWORD.search(_LITERALS.sub("''", sql))
-    return match.group(1).lower() if match else None
 
 
 def _check_format(fmt: str | None) -> str | None:
@@ -162,9 +148,18 @@ class _CopyInBase:
                 if types is None:
                     return None
                 return _core.BinaryEncoder(types, columns, options, element_oids)
+            framing: Any
             if self.format == "csv":
-                return _core.CsvEncoder(**opts, ncolumns=self.ncolumns, columns=columns)
-            return _core.TextEncoder(**opts, ncolumns=self.ncolumns, columns=columns)
+                framing = _core.CsvEncoder(
+                    **opts, ncolumns=self.ncolumns, columns=columns
+                )
+            else:
+                framing = _core.TextEncoder(
+                    **opts, ncolumns=self.ncolumns, columns=columns
+                )
+            if types is None:
+                return framing
+            return TypedTextEncoder(framing, types, columns, options, element_oids)
         except (TypeError, ValueError) as exc:
             raise InterfaceError(str(exc)) from exc
 
@@ -305,6 +300,7 @@ class CopyIn(_CopyInBase):
         columns: Sequence[str] | None = None,
         options: CodecOptions | None = None,
         element_oids: Sequence[int | None] | None = None,
+        results: list[Any] | None = None,
     ) -> None:
         self._conn = conn
         self._setup(
@@ -319,7 +315,9 @@ class CopyIn(_CopyInBase):
             options,
             element_oids,
         )
-        response = conn._run(copy_start_flow(conn._proto, sql, "in", conn._on_async))
+        response = conn._run(
+            copy_start_flow(conn._proto, sql, "in", conn._on_async, results)
+        )
         try:
             self._started(response)
         except BaseException as exc:
@@ -470,10 +468,12 @@ class _CopyOutBase:
         null: str | None,
         quote: str | None,
         options: CodecOptions | None,
+        delimiters: Sequence[str] | None = None,
     ) -> None:
         self._sql = sql
         self._wanted = _check_format(format)
         self._types = canonical_types(types)
+        self._delimiters = delimiters
         self._decoder_args = (delimiter, null, quote, options)
         self._stoppable = False
         self._open = False
@@ -506,10 +506,16 @@ class _CopyOutBase:
         self._decoder: Any
         if self.format == "binary":
             self._decoder = _core.BinaryDecoder(self._types, options)
-        elif self.format == "csv":
+            return
+        if self.format == "csv":
             self._decoder = _core.CsvDecoder(**opts)
         else:
             self._decoder = _core.TextDecoder(**opts)
+        if self._types is not None:
+            # Typed text: the same values the binary decoder would give.
+            self._decoder = TypedTextDecoder(
+                self._decoder, self._types, options, self._delimiters
+            )
 
     _implicit_transaction = True
 
@@ -570,11 +576,15 @@ class CopyOut(_CopyOutBase):
         null: str | None = None,
         quote: str | None = None,
         options: CodecOptions | None = None,
+        delimiters: Sequence[str] | None = None,
+        results: list[Any] | None = None,
     ) -> None:
         self._conn = conn
-        self._setup(sql, types, format, delimiter, null, quote, options)
+        self._setup(sql, types, format, delimiter, null, quote, options, delimiters)
         self._note_transaction(conn.transaction_status)
-        response = conn._run(copy_start_flow(conn._proto, sql, "out", conn._on_async))
+        response = conn._run(
+            copy_start_flow(conn._proto, sql, "out", conn._on_async, results)
+        )
         try:
             self._started(response)
         except BaseException:

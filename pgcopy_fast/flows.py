@@ -171,13 +171,18 @@ def _refuse_copy(
 
 
 def copy_start_flow(
-    proto: ClientProtocol, sql: str, direction: str, on_async: AsyncHandler
+    proto: ClientProtocol,
+    sql: str,
+    direction: str,
+    on_async: AsyncHandler,
+    results: list[Result] | None = None,
 ) -> Generator[bytes | _Recv, bytes | None, CopyInResponse | CopyOutResponse]:
     """Send the query and read up to the CopyInResponse / CopyOutResponse.
 
-    Statements before the COPY in the same query string run first.  A COPY
-    in the other direction, copy-both, or no COPY at all is refused after
-    the server is idle again.
+    Statements before the COPY in the same query string run first; their
+    Results are appended to ``results`` when it is given.  A COPY in the
+    other direction, copy-both, or no COPY at all is refused after the
+    server is idle again.
 
     Raises:
         InterfaceError: the statement is not a COPY in ``direction``.
@@ -186,6 +191,8 @@ def copy_start_flow(
     wanted = CopyInResponse if direction == "in" else CopyOutResponse
     yield proto.query(sql)
     error: Error | None = None
+    columns: list[tuple[str, int]] = []
+    rows: list[tuple[str | None, ...]] = []
     while True:
         event = yield from next_event(proto)
         if isinstance(event, wanted) and error is None:
@@ -212,10 +219,17 @@ def copy_start_flow(
         elif isinstance(event, ReadyForQuery):
             kind = "FROM STDIN" if direction == "in" else "TO STDOUT"
             raise error or InterfaceError(f"the statement did not start a COPY {kind}")
-        elif isinstance(
-            event, RowDescription | DataRow | CommandComplete | EmptyQueryResponse
-        ):
-            pass  # results of statements before the COPY
+        elif isinstance(event, DataRow):
+            rows.append(event.values)
+        elif isinstance(event, RowDescription):
+            columns = [(c.name, c.type_oid) for c in event.columns]
+            rows = []
+        elif isinstance(event, CommandComplete):
+            if results is not None:
+                results.append(Result(event.tag, event.rowcount, columns, rows))
+            columns, rows = [], []
+        elif isinstance(event, EmptyQueryResponse):
+            pass
         elif isinstance(event, CopyData | CopyDone):
             pass  # a refused COPY OUT's data
         else:

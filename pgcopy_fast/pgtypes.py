@@ -96,6 +96,8 @@ _ALIASES = {
     "time without time zone": "time",
     "time with time zone": "timetz",
     "citext": "text",
+    # SQL's char is bpchar; the one-byte internal type is spelled "char"
+    '"char"': "char",
 }
 
 

@@ -112,8 +112,11 @@ def _inet(text: str) -> Any:
     return value
 
 
-def parse_array(text: str) -> list[Any]:
-    """An array literal (``{1,NULL,"a b"}``, nested) to lists of str | None."""
+def parse_array(text: str, delimiter: str = ",") -> list[Any]:
+    """An array literal (``{1,NULL,"a b"}``, nested) to lists of str | None.
+
+    ``delimiter`` is the element type's ``typdelim`` (``;`` for box).
+    """
     if text.startswith("["):  # non-default bounds: "[0:2]={...}"
         text = text[text.index("=") + 1 :]
     pos = 0
@@ -142,12 +145,12 @@ def parse_array(text: str) -> list[Any]:
                 items.append("".join(buf))
             else:
                 end = pos
-                while text[end] not in ",}":
+                while text[end] != delimiter and text[end] != "}":
                     end += 1
-                raw = text[pos:end]
+                raw = text[pos:end].strip()
                 items.append(None if raw == "NULL" else raw)
                 pos = end
-            if text[pos] == ",":
+            if text[pos] == delimiter:
                 pos += 1
                 continue
             if text[pos] == "}":
@@ -161,7 +164,7 @@ def parse_array(text: str) -> list[Any]:
         raise ValueError(f"malformed array literal: {text!r}") from None
 
 
-def _array_parser(element: Parse) -> Parse:
+def _array_parser(element: Parse, delimiter: str) -> Parse:
     def convert(items: list[Any]) -> list[Any]:
         return [
             None
@@ -172,17 +175,22 @@ def _array_parser(element: Parse) -> Parse:
             for item in items
         ]
 
-    return lambda text: convert(parse_array(text))
+    return lambda text: convert(parse_array(text, delimiter))
 
 
 def _str(text: str) -> str:
     return text
 
 
-def text_parser(typname: str, options: CodecOptions = DEFAULT_OPTIONS) -> Parse:
-    """The parser of one type's text output (``str`` itself when unknown)."""
+def text_parser(
+    typname: str, options: CodecOptions = DEFAULT_OPTIONS, delimiter: str = ","
+) -> Parse:
+    """The parser of one type's text output (``str`` itself when unknown).
+
+    ``delimiter`` separates array elements (the element type's ``typdelim``).
+    """
     if typname.startswith("_"):
-        return _array_parser(text_parser(typname[1:], options))
+        return _array_parser(text_parser(typname[1:], options), delimiter)
     simple: dict[str, Parse] = {
         "bool": lambda t: t == "t",
         "int2": int,

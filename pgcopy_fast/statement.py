@@ -1,0 +1,252 @@
+"""What a COPY statement asks for, read with a tokenizer instead of a regex.
+
+The server reports binary from text in CopyInResponse / CopyOutResponse but
+says "text" for CSV, so the row format of a text-mode copy can only come
+from the statement.  A regex cannot tell the option ``FORMAT csv`` from a
+table or column *named* ``csv`` or ``format``; this module tokenizes the
+SQL as PostgreSQL's scanner does (identifiers, quoted names, string
+literals of every kind, dollar quotes, comments) and walks the COPY
+grammar, both the option list of PostgreSQL 9.0+ and the old keywords.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = ["statement_format"]
+
+_FORMATS = ("text", "csv", "binary")
+
+# One token per match; the order matters (comments before operators, E''
+# strings before identifiers).
+_TOKEN = re.compile(
+    r"""
+      (?P<space>\s+)
+    | (?P<line_comment>--[^\n]*)
+    | (?P<block_comment>/\*)
+    | (?P<estring>[eE]'(?:[^'\\]|\\.|'')*')
+    | (?P<string>(?:[bBxXnN]|[uU]&)?'(?:[^']|'')*')
+    | (?P<dollar>\$(?:[A-Za-z_\u0080-\uffff][A-Za-z0-9_\u0080-\uffff]*)?\$)
+    | (?P<quoted>(?:[uU]&)?"(?:[^"]|"")*")
+    | (?P<ident>[A-Za-z_\u0080-\uffff][A-Za-z0-9_$\u0080-\uffff]*)
+    | (?P<number>\d[\w.]*|\.\d[\w]*)
+    | (?P<param>\$\d+)
+    | (?P<punct>[(),;.\[\]])
+    | (?P<op>[^\s\w(),;.\[\]'"$]+|\$)
+    """,
+    re.VERBOSE | re.DOTALL,
+)
+
+
+@dataclass(frozen=True)
+class _Tok:
+    kind: str  # "word" (unquoted, lower-cased), "name" (quoted), "str", "punct", ...
+    text: str
+
+
+def _block_comment_end(sql: str, pos: int) -> int:
+    # Block comments nest in PostgreSQL.
+    depth, i = 1, pos
+    while depth and i < len(sql):
+        if sql.startswith("/*", i):
+            depth, i = depth + 1, i + 2
+        elif sql.startswith("*/", i):
+            depth, i = depth - 1, i + 2
+        else:
+            i += 1
+    return i
+
+
+def _tokens(sql: str) -> list[_Tok]:
+    out: list[_Tok] = []
+    pos, n = 0, len(sql)
+    while pos < n:
+        match = _TOKEN.match(sql, pos)
+        if match is None:  # an unterminated literal: nothing after it counts
+            break
+        kind = match.lastgroup
+        text = match.group()
+        pos = match.end()
+        if kind in ("space", "line_comment"):
+            continue
+        if kind == "block_comment":
+            pos = _block_comment_end(sql, pos)
+            continue
+        if kind == "dollar":
+            end = sql.find(text, pos)
+            if end < 0:
+                break
+            out.append(_Tok("str", sql[pos:end]))
+            pos = end + len(text)
+            continue
+        if kind == "ident":
+            out.append(_Tok("word", text.lower()))
+        elif kind == "quoted":
+            body = text[text.index('"') + 1 : -1]
+            out.append(_Tok("name", body.replace('""', '"')))
+        elif kind == "string":
+            body = text[text.index("'") + 1 : -1]
+            out.append(_Tok("str", body.replace("''", "'")))
+        elif kind == "estring":
+            out.append(_Tok("str", text[2:-1]))
+        else:
+            out.append(_Tok("punct" if kind == "punct" else kind or "op", text))
+    return out
+
+
+def _statements(tokens: list[_Tok]) -> list[list[_Tok]]:
+    stmts: list[list[_Tok]] = [[]]
+    depth = 0
+    for tok in tokens:
+        if tok.kind == "punct" and tok.text in "([":
+            depth += 1
+        elif tok.kind == "punct" and tok.text in ")]":
+            depth = max(0, depth - 1)
+        elif tok.kind == "punct" and tok.text == ";" and depth == 0:
+            stmts.append([])
+            continue
+        stmts[-1].append(tok)
+    return [s for s in stmts if s]
+
+
+def _skip_parens(toks: list[_Tok], i: int) -> int:
+    """The index after the balanced parenthesis group that starts at ``i``."""
+    depth = 0
+    while i < len(toks):
+        tok = toks[i]
+        if tok.kind == "punct" and tok.text == "(":
+            depth += 1
+        elif tok.kind == "punct" and tok.text == ")":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        i += 1
+    return i
+
+
+def _is(tok: _Tok | None, *words: str) -> bool:
+    return tok is not None and tok.kind == "word" and tok.text in words
+
+
+def _at(toks: list[_Tok], i: int) -> _Tok | None:
+    return toks[i] if i < len(toks) else None
+
+
+def _option_list(toks: list[_Tok], i: int) -> str | None:
+    """``( FORMAT csv, HEADER, ... )`` starting at ``i``: the FORMAT value."""
+    fmt: str | None = None
+    depth = 0
+    expect_name = True
+    while i < len(toks):
+        tok = toks[i]
+        if tok.kind == "punct" and tok.text == "(":
+            depth += 1
+            i += 1
+            continue
+        if tok.kind == "punct" and tok.text == ")":
+            depth -= 1
+            if depth == 0:
+                break
+            i += 1
+            continue
+        if depth == 1 and tok.kind == "punct" and tok.text == ",":
+            expect_name = True
+            i += 1
+            continue
+        if depth == 1 and expect_name:
+            expect_name = False
+            if _is(tok, "format"):
+                value = _at(toks, i + 1)
+                if value is not None and value.kind in ("word", "name", "str"):
+                    fmt = value.text
+                    i += 2
+                    continue
+        i += 1
+    return fmt
+
+
+def _legacy_options(toks: list[_Tok], i: int) -> str | None:
+    """The pre-9.0 keywords after FROM/TO: ``BINARY``, ``CSV``, ``DELIMITER 'x'`` ..."""
+    fmt: str | None = None
+    while i < len(toks):
+        tok = toks[i]
+        if _is(tok, "where"):
+            break  # COPY ... FROM ... WHERE condition: no options after it
+        if _is(tok, "binary"):
+            fmt = "binary"
+        elif _is(tok, "csv"):
+            fmt = fmt or "csv"
+        elif _is(tok, "force"):
+            # FORCE QUOTE / FORCE NOT NULL col, col ...: the columns are names
+            i += 1
+            while i < len(toks) and _is(toks[i], "quote", "not", "null"):
+                i += 1
+            while i < len(toks):
+                if toks[i].kind in ("word", "name") or toks[i].text == "*":
+                    i += 1
+                    if i < len(toks) and toks[i].text == ",":
+                        i += 1
+                        continue
+                break
+            continue
+        i += 1
+    return fmt
+
+
+def _copy_format(toks: list[_Tok]) -> str | None:
+    i = 1
+    legacy: str | None = None
+    if _is(_at(toks, i), "binary"):  # COPY BINARY t FROM ...
+        legacy = "binary"
+        i += 1
+    tok = _at(toks, i)
+    if tok is not None and tok.kind == "punct" and tok.text == "(":
+        i = _skip_parens(toks, i)  # COPY (query) TO ...
+    else:
+        # the table: name [. name [. name]]
+        while i < len(toks) and toks[i].kind in ("word", "name"):
+            i += 1
+            if i < len(toks) and toks[i].kind == "punct" and toks[i].text == ".":
+                i += 1
+                continue
+            break
+        tok = _at(toks, i)
+        if tok is not None and tok.kind == "punct" and tok.text == "(":
+            i = _skip_parens(toks, i)  # the column list
+    if _is(_at(toks, i), "with") and _is(_at(toks, i + 1), "oids"):
+        i += 2
+    if not _is(_at(toks, i), "from", "to"):
+        return legacy
+    i += 1
+    if _is(_at(toks, i), "program"):
+        i += 1
+    i += 1  # STDIN / STDOUT / 'file'
+    if _is(_at(toks, i), "with"):
+        i += 1
+    tok = _at(toks, i)
+    if tok is not None and tok.kind == "punct" and tok.text == "(":
+        found = _option_list(toks, i)
+        return found if found is not None else legacy
+    found = _legacy_options(toks, i)
+    return legacy or found
+
+
+def statement_format(sql: str) -> str | None:
+    """The FORMAT a COPY statement asks for (also the old BINARY / CSV keywords).
+
+    Only the option list counts: a table or column named ``csv``,
+    ``binary`` or ``format`` is a name.  Where the string holds several
+    statements, the first COPY is read.
+
+    Returns ``"text"``, ``"csv"``, ``"binary"``, or None when it says
+    nothing (or names a format PostgreSQL will refuse).
+    """
+    for stmt in _statements(_tokens(sql)):
+        if _is(stmt[0], "copy"):
+            fmt = _copy_format(stmt)
+            if fmt is None:
+                return None
+            fmt = fmt.lower() if fmt.lower() in _FORMATS else fmt
+            return fmt if fmt in _FORMATS else None
+    return None
