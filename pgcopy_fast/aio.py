@@ -73,6 +73,9 @@ from .records import (
     plan_table_program,
     record_rows,
 )
+from .records import (
+    replannable as _replannable,
+)
 
 __all__ = ["AsyncConnection", "AsyncCopyIn", "AsyncCopyOut", "connect_async"]
 
@@ -479,6 +482,8 @@ class AsyncConnection(BaseConnection):
                 )
             except DatabaseError:
                 forget(self, key)
+                if _replannable(plan, self.transaction_status):
+                    continue  # a column the stale plan names was dropped
                 raise
             if not plan.current(before):
                 # The table changed since it was planned: end this copy
@@ -539,9 +544,14 @@ class AsyncConnection(BaseConnection):
                     results=before,
                 )
             except DatabaseError:
-                if key is not None:
-                    forget(self, key)
-                raise
+                if key is None:
+                    raise
+                forget(self, key)
+                if not _replannable(plan, self.transaction_status):
+                    raise
+                program = plan_table_program(self, *key_table(key))
+                key, plan = await arun_program(self, program)
+                continue
             if plan.current(before):
                 async with out:
                     async for row in out:

@@ -51,6 +51,9 @@ from .records import (
     plan_table,
     record_rows,
 )
+from .records import (
+    replannable as _replannable,
+)
 
 __all__ = ["Connection", "connect"]
 
@@ -445,6 +448,8 @@ class Connection(BaseConnection):
                 )
             except DatabaseError:
                 forget(self, key)
+                if _replannable(plan, self.transaction_status):
+                    continue  # a column the stale plan names was dropped
                 raise
             if not plan.current(before):
                 # The table changed since it was planned: end this copy
@@ -509,9 +514,13 @@ class Connection(BaseConnection):
                     results=before,
                 )
             except DatabaseError:
-                if key is not None:
-                    forget(self, key)
-                raise
+                if key is None:
+                    raise
+                forget(self, key)
+                if not _replannable(plan, self.transaction_status):
+                    raise
+                key, plan = plan_table(self, *key_table(key))
+                continue
             if plan.current(before):
                 return _rows_of(out)
             out.close()  # read and dropped undecoded: the types were stale

@@ -34,7 +34,7 @@ from collections.abc import (
     Iterator,
     Sequence,
 )
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import chain
 from typing import TYPE_CHECKING, Any
 
@@ -71,6 +71,7 @@ __all__ = [
     "arecord_rows",
     "record_converter",
     "key_table",
+    "replannable",
     "MAX_REPLANS",
 ]
 
@@ -93,6 +94,9 @@ class CopyPlan:
         delimiters: each column's array element delimiter (``typdelim``).
         table: the quoted table (None for a query).
         fingerprint: the table's (attname, atttypid) rows when planned.
+        check_sql: the query whose answer is compared with the fingerprint.
+        fresh: planned just now (not taken from the cache), so a server
+            error cannot come from a stale plan.
     """
 
     target: str
@@ -105,6 +109,7 @@ class CopyPlan:
     table: str | None = None
     fingerprint: tuple[tuple[str | None, ...], ...] = ()
     check_sql: str = ""
+    fresh: bool = True
 
     @property
     def options(self) -> str:
@@ -207,7 +212,7 @@ def plan_table_program(conn: Any, table: Any, columns: Any) -> Program:
         check = columns_sql(conn, schema, name)
         rows = (yield check).rows
         plan = yield from _build(rows, check, schema, name, cols)
-        cache[key] = plan
+        cache[key] = replace(plan, fresh=False)
     return key, plan
 
 
@@ -227,7 +232,7 @@ def validated_plan_program(conn: Any, table: Any, columns: Any) -> Program:
     plan = cache.get(key)
     if plan is None or tuple(tuple(r) for r in rows) != plan.fingerprint:
         plan = yield from _build(rows, check, schema, name, cols)
-        cache[key] = plan
+        cache[key] = replace(plan, fresh=False)
     return key, plan
 
 
@@ -394,6 +399,15 @@ def key_table(key: Any) -> tuple[tuple[str, str] | str, Any]:
     """The (table, columns) arguments that planned the cached ``key``."""
     _, schema, name, cols = key
     return ((schema, name) if schema is not None else quote_ident(name)), cols
+
+
+def replannable(plan: CopyPlan, status: Any) -> bool:
+    """Whether a server error at the start of a copy may be retried afresh.
+
+    Only a cached plan can be stale, and only outside a transaction block
+    (where the error ended nothing but the failed statement itself).
+    """
+    return not plan.fresh and plan.table is not None and status.name == "IDLE"
 
 
 def forget(conn: Any, key: Any) -> None:
