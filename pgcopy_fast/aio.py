@@ -474,6 +474,7 @@ class AsyncConnection(BaseConnection):
                 cp = await self.copy_in(
                     plan.checked_sql("in"),
                     plan.column_types,
+                    format=plan.format,
                     threshold=threshold,
                     columns=plan.columns,
                     options=options,
@@ -539,6 +540,7 @@ class AsyncConnection(BaseConnection):
                 out = await self.copy_out(
                     plan.checked_sql("out"),
                     plan.column_types,
+                    format=plan.format,
                     options=options,
                     delimiters=plan.delimiters,
                     results=before,

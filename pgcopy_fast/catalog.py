@@ -29,6 +29,7 @@ __all__ = [
     "column_types",
     "columns_program",
     "columns_sql",
+    "check_sql",
     "codec_name",
     "TypeInfo",
 ]
@@ -250,13 +251,29 @@ def oid_types_program(oids: Sequence[int]) -> Program:
     return out
 
 
-_COLUMNS_QUERY = """
-SELECT a.attname, a.atttypid
-FROM pg_catalog.pg_attribute a
-WHERE a.attrelid = {table}::regclass AND a.attnum > 0 AND NOT a.attisdropped
-  AND a.attgenerated = ''
-ORDER BY a.attnum
-"""
+_COLUMNS_WHERE = (
+    "FROM pg_catalog.pg_attribute WHERE attrelid = {table}::regclass AND attnum > 0 "
+    "AND NOT attisdropped AND attgenerated = ''"
+)
+_FINGERPRINT = "array_agg(ARRAY[attname::text, atttypid::text]"
+# The columns, each row also carrying the table's fingerprint (all names and
+# type OIDs as one array text), read in the same snapshot.
+_COLUMNS_QUERY = (
+    f"SELECT attname, atttypid, {_FINGERPRINT}) OVER (ORDER BY attnum ROWS BETWEEN "
+    f"UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)::text {_COLUMNS_WHERE} "
+    "ORDER BY attnum"
+)
+# The fingerprint alone: one short row, for the check every cached copy sends.
+_CHECK_QUERY = f"SELECT {_FINGERPRINT} ORDER BY attnum)::text {_COLUMNS_WHERE}"
+
+
+def check_sql(conn: Any, schema: str | None, name: str) -> str:
+    """The query whose one value is the table's current fingerprint.
+
+    It equals the third column of :func:`columns_sql`'s rows until an
+    ``ALTER TABLE`` changes a column's name or type, adds or drops one.
+    """
+    return _CHECK_QUERY.format(table=sql_literal(conn, quote_table(schema, name)))
 
 
 def column_types(
@@ -275,10 +292,9 @@ def column_types(
 
 
 def columns_sql(conn: Any, schema: str | None, name: str) -> str:
-    """The query of a table's insertable columns: rows of (attname, atttypid).
+    """The query of a table's insertable columns.
 
-    Its answer is also the table's fingerprint: an ``ALTER TABLE`` that
-    changes what a copy must send changes it.
+    Rows of (attname, atttypid, fingerprint): see :func:`check_sql`.
     """
     return _COLUMNS_QUERY.format(table=sql_literal(conn, quote_table(schema, name)))
 

@@ -440,6 +440,7 @@ class Connection(BaseConnection):
                 cp = self.copy_in(
                     plan.checked_sql("in"),
                     plan.column_types,
+                    format=plan.format,
                     threshold=threshold,
                     columns=plan.columns,
                     options=options,
@@ -509,6 +510,7 @@ class Connection(BaseConnection):
                 out = self.copy_out(
                     plan.checked_sql("out"),
                     plan.column_types,
+                    format=plan.format,
                     options=options,
                     delimiters=plan.delimiters,
                     results=before,

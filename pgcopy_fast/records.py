@@ -42,6 +42,7 @@ from . import _core
 from .catalog import (
     Program,
     check_columns,
+    check_sql,
     columns_program,
     columns_sql,
     oid_types_program,
@@ -93,7 +94,7 @@ class CopyPlan:
         codecs: each column's codec, or None where it has none.
         delimiters: each column's array element delimiter (``typdelim``).
         table: the quoted table (None for a query).
-        fingerprint: the table's (attname, atttypid) rows when planned.
+        fingerprint: the table's column names and type OIDs when planned.
         check_sql: the query whose answer is compared with the fingerprint.
         fresh: planned just now (not taken from the cache), so a server
             error cannot come from a stale plan.
@@ -107,9 +108,14 @@ class CopyPlan:
     codecs: tuple[str | None, ...] = ()
     delimiters: tuple[str, ...] = ()
     table: str | None = None
-    fingerprint: tuple[tuple[str | None, ...], ...] = ()
+    fingerprint: str | None = None
     check_sql: str = ""
     fresh: bool = True
+
+    @property
+    def format(self) -> str:
+        """The copy's row format: binary, or text for the fallback."""
+        return "binary" if self.types is not None else "text"
 
     @property
     def options(self) -> str:
@@ -171,9 +177,9 @@ class CopyPlan:
         """Whether the check's answer (the last Result before the COPY) matches."""
         if self.table is None:
             return True
-        if not results:
+        if not results or len(results[-1].rows) != 1:
             return False
-        return tuple(tuple(r) for r in results[-1].rows) == self.fingerprint
+        return results[-1].rows[0][0] == self.fingerprint
 
 
 def _cache(conn: Any) -> dict[Any, CopyPlan]:
@@ -209,9 +215,8 @@ def plan_table_program(conn: Any, table: Any, columns: Any) -> Program:
     cache = _cache(conn)
     plan = cache.get(key)
     if plan is None:
-        check = columns_sql(conn, schema, name)
-        rows = (yield check).rows
-        plan = yield from _build(rows, check, schema, name, cols)
+        rows = (yield columns_sql(conn, schema, name)).rows
+        plan = yield from _build(conn, rows, schema, name, cols)
         cache[key] = replace(plan, fresh=False)
     return key, plan
 
@@ -227,16 +232,17 @@ def validated_plan_program(conn: Any, table: Any, columns: Any) -> Program:
     cols = check_columns(columns)
     key = ("table", schema, name, cols)
     cache = _cache(conn)
-    check = columns_sql(conn, schema, name)
-    rows = (yield check).rows
     plan = cache.get(key)
-    if plan is None or tuple(tuple(r) for r in rows) != plan.fingerprint:
-        plan = yield from _build(rows, check, schema, name, cols)
-        cache[key] = replace(plan, fresh=False)
+    if plan is not None:
+        if plan.current([(yield plan.check_sql)]):
+            return key, plan
+    rows = (yield columns_sql(conn, schema, name)).rows
+    plan = yield from _build(conn, rows, schema, name, cols)
+    cache[key] = replace(plan, fresh=False)
     return key, plan
 
 
-def _build(rows: Any, check: str, schema: str | None, name: str, cols: Any) -> Program:
+def _build(conn: Any, rows: Any, schema: str | None, name: str, cols: Any) -> Program:
     infos = yield from columns_program(rows, schema, name, cols)
     if not infos:
         raise InterfaceError(f"{quote_table(schema, name)} has no columns to copy")
@@ -251,8 +257,8 @@ def _build(rows: Any, check: str, schema: str | None, name: str, cols: Any) -> P
         codecs=codecs,
         delimiters=tuple(c.delimiter for c in infos),
         table=quote_table(schema, name),
-        fingerprint=tuple(tuple(r) for r in rows),
-        check_sql=check.strip(),
+        fingerprint=rows[0][2] if rows else None,
+        check_sql=check_sql(conn, schema, name),
     )
 
 

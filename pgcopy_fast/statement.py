@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 __all__ = ["statement_format"]
 
@@ -232,6 +233,7 @@ def _copy_format(toks: list[_Tok]) -> str | None:
     return legacy or found
 
 
+@lru_cache(maxsize=256)  # the same statements come back, copy after copy
 def statement_format(sql: str) -> str | None:
     """The FORMAT a COPY statement asks for (also the old BINARY / CSV keywords).
 
