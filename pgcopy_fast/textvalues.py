@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import re
+import struct
 import uuid
 from collections.abc import Callable, Sequence
 from decimal import Decimal
@@ -182,6 +183,15 @@ def _str(text: str) -> str:
     return text
 
 
+_F32 = struct.Struct("f")
+
+
+def _float4(text: str) -> float:
+    # The value a float4 holds, as binary gives it (0.1 is 0.10000000149011612):
+    # the server's shortest text read as a double would be another number.
+    return _F32.unpack(_F32.pack(float(text)))[0]  # type: ignore[no-any-return]
+
+
 def text_parser(
     typname: str, options: CodecOptions = DEFAULT_OPTIONS, delimiter: str = ","
 ) -> Parse:
@@ -197,7 +207,7 @@ def text_parser(
         "int4": int,
         "int8": int,
         "oid": int,
-        "float4": float,
+        "float4": _float4,
         "float8": float,
         "numeric": Decimal,
         "bytea": _bytea,
