@@ -177,3 +177,251 @@ def test_temp_server_option(cli, pg_server, tmp_path: Path) -> None:
 def test_version_names_the_implementation(cli, pg_server) -> None:
     done = cli("version")
     assert done.stdout.decode().startswith("pgcopy_fast ")
+
+
+# -- load --header: the header names the columns ---------------------------------
+
+
+@pytest.fixture
+def hdr_table(conn: pcf.Connection) -> str:
+    """a and b required, c with a default, d nullable."""
+    conn.execute(
+        "DROP TABLE IF EXISTS cli_h; CREATE TABLE cli_h "
+        "(a int NOT NULL, b text NOT NULL, c text NOT NULL DEFAULT 'dflt', d text)"
+    )
+    return "cli_h"
+
+
+def one_error_line(done: subprocess.CompletedProcess[bytes]) -> str:
+    """The whole stderr of a failed run, which must be exactly one line."""
+    assert done.returncode == 1, done.stderr
+    err = done.stderr.decode()
+    assert err.count("\n") == 1 and err.endswith("\n"), err
+    assert err.startswith("pgcopy-fast: error: "), err
+    return err[len("pgcopy-fast: error: ") : -1]
+
+
+def rows(conn: pcf.Connection) -> list[tuple[str | None, ...]]:
+    return conn.execute("SELECT a, b, c, d FROM cli_h ORDER BY a").rows
+
+
+@pytest.mark.parametrize(
+    ("fmt", "data"),
+    [
+        ("csv", b'd,b,a\n"x, y",one,1\n,"t""wo",2\n'),
+        ("text", b'd\tb\ta\nx, y\tone\t1\n\\N\tt"wo\t2\n'),
+    ],
+)
+def test_header_swapped_columns_load_by_name(
+    cli, tmp_path: Path, hdr_table: str, conn, fmt: str, data: bytes
+) -> None:
+    src = tmp_path / f"swapped.{fmt}"
+    src.write_bytes(data)
+    done = cli("load", str(src), "-t", hdr_table, "--format", fmt, "--header")
+    assert done.returncode == 0, done.stderr
+    assert rows(conn) == [("1", "one", "dflt", "x, y"), ("2", 't"wo', "dflt", None)]
+
+
+def test_header_quoted_names_delimiter_crlf_and_bom(cli, tmp_path: Path, conn) -> None:
+    conn.execute(
+        'DROP TABLE IF EXISTS cli_q; CREATE TABLE cli_q ("Semi;Colon" int, "Quo""te" text)'
+    )
+    src = tmp_path / "q.csv"
+    src.write_bytes(b"\xef\xbb\xbf'Quo\"te';'Semi;Colon'\r\nq;5\r\n'r;s';6\r\n")
+    done = cli(
+        "load", str(src), "-t", "cli_q", "--header", "--delimiter", ";", "--quote", "'"
+    )
+    assert done.returncode == 0, done.stderr
+    assert conn.execute("SELECT * FROM cli_q ORDER BY 1").rows == [
+        ("5", "q"),
+        ("6", "r;s"),
+    ]
+
+
+def test_header_without_a_defaulted_column_loads_the_default(
+    cli, tmp_path: Path, hdr_table: str, conn
+) -> None:
+    src = tmp_path / "fewer.csv"
+    src.write_bytes(b"b,a\nx,1\n")
+    done = cli("load", str(src), "-t", hdr_table, "--header")
+    assert done.returncode == 0, done.stderr
+    assert rows(conn) == [("1", "x", "dflt", None)]
+
+
+@pytest.mark.parametrize("jobs", [[], ["--jobs", "2"], ["--jobs", "2", "--atomic"]])
+def test_header_without_a_required_column_is_one_line_and_loads_nothing(
+    cli, tmp_path: Path, hdr_table: str, conn, jobs: list[str]
+) -> None:
+    conn.execute("INSERT INTO cli_h VALUES (0, 'kept', 'k', NULL)")
+    src = tmp_path / "lacks.csv"
+    src.write_bytes(b"a,d\n" + b"".join(b"%d,x\n" % i for i in range(1, 2000)))
+    err = one_error_line(cli("load", str(src), "-t", hdr_table, "--header", *jobs))
+    assert err == (
+        f'the header of {src} lacks column "b" (NOT NULL, no default), '
+        "which public.cli_h requires"
+    )
+    assert rows(conn) == [("0", "kept", "k", None)]
+
+
+@pytest.mark.parametrize("jobs", [[], ["--jobs", "2"], ["--jobs", "2", "--atomic"]])
+def test_header_unknown_column_is_one_line_and_commits_nothing(
+    cli, tmp_path: Path, hdr_table: str, conn, jobs: list[str]
+) -> None:
+    src = tmp_path / "unknown.csv"
+    src.write_bytes(b"a,b,distnce\n" + b"".join(b"%d,x,y\n" % i for i in range(2000)))
+    err = one_error_line(cli("load", str(src), "-t", hdr_table, "--header", *jobs))
+    assert err == (
+        f'the header of {src} names column "distnce", which public.cli_h does not have'
+    )
+    assert rows(conn) == []
+    assert conn.execute(
+        "SELECT count(*) FROM pg_class WHERE relname LIKE 'pgcopy_fast_stage%'"
+    ).rows == [("0",)]
+
+
+def test_header_unknown_names_get_a_hint(cli, tmp_path: Path, conn) -> None:
+    conn.execute(
+        "DROP TABLE IF EXISTS cli_f; CREATE TABLE cli_f (a int, distance int, b text)"
+    )
+    src = tmp_path / "case.csv"
+    src.write_bytes(b"A,distnce,b,zzz\n1,2,x,y\n")
+    err = one_error_line(cli("load", str(src), "-t", "cli_f", "--header"))
+    assert err == (
+        f'the header of {src} names columns "A", "distnce", "zzz", which public.cli_f '
+        'does not have (did you mean: "A" -> "a"; "distnce" -> "distance"?)'
+    )
+
+
+def test_header_duplicate_name_and_width_mismatch(
+    cli, tmp_path: Path, hdr_table: str, conn
+) -> None:
+    src = tmp_path / "dup.csv"
+    src.write_bytes(b"a,b,a\n1,x,2\n")
+    err = one_error_line(cli("load", str(src), "-t", hdr_table, "--header"))
+    assert err == f'the header of {src} names column "a" more than once'
+    src.write_bytes(b"b,a\nx,1,extra\n")
+    err = one_error_line(cli("load", str(src), "-t", hdr_table, "--header"))
+    assert err == (
+        f'the header of {src} names 2 columns ("b", "a") but its first row (line 2) '
+        "has 3 fields"
+    )
+    assert rows(conn) == []
+
+
+def test_header_later_bad_row_names_its_file_line(
+    cli, tmp_path: Path, hdr_table: str, conn
+) -> None:
+    src = tmp_path / "late.csv"
+    src.write_bytes(b"b,a\nx,1\ny,2,extra\n")
+    err = one_error_line(cli("load", str(src), "-t", hdr_table, "--header"))
+    assert err.startswith(f"{src}: line 3: extra data after last expected column")
+    assert rows(conn) == []
+
+
+def test_header_and_columns_must_agree(
+    cli, tmp_path: Path, hdr_table: str, conn
+) -> None:
+    src = tmp_path / "cols.csv"
+    src.write_bytes(b"b,a\nx,1\n")
+    err = one_error_line(
+        cli("load", str(src), "-t", hdr_table, "--header", "--columns", "a,b")
+    )
+    assert err == f'the header of {src} names "b", "a" but --columns says "a", "b"'
+    assert rows(conn) == []
+    done = cli("load", str(src), "-t", hdr_table, "--header", "--columns", "b, a")
+    assert done.returncode == 0, done.stderr
+    assert rows(conn) == [("1", "x", "dflt", None)]
+
+
+def test_header_gzip_and_stdin(cli, tmp_path: Path, hdr_table: str, conn) -> None:
+    src = tmp_path / "swapped.csv.gz"
+    src.write_bytes(gzip.compress(b"b,a\nx,1\n"))
+    done = cli("load", str(src), "-t", hdr_table, "--header")
+    assert done.returncode == 0, done.stderr
+    done = cli("load", "-", "-t", hdr_table, "--header", stdin=b"d,a,b\nw,2,y\n")
+    assert done.returncode == 0, done.stderr
+    assert rows(conn) == [("1", "x", "dflt", None), ("2", "y", "dflt", "w")]
+    src.write_bytes(gzip.compress(b"b,zz\nx,1\n"))
+    err = one_error_line(cli("load", str(src), "-t", hdr_table, "--header"))
+    assert (
+        err
+        == f'the header of {src} names column "zz", which public.cli_h does not have'
+    )
+    err = one_error_line(cli("load", "-", "-t", hdr_table, "--header", stdin=b"a\n1\n"))
+    assert err == (
+        'the header of stdin lacks column "b" (NOT NULL, no default), '
+        "which public.cli_h requires"
+    )
+    assert conn.execute("SELECT count(*) FROM cli_h").rows == [("2",)]
+
+
+@pytest.mark.parametrize("atomic", [[], ["--atomic"]])
+def test_header_parallel_jobs_load_by_name(
+    cli, tmp_path: Path, hdr_table: str, conn, atomic: list[str]
+) -> None:
+    lines = [b'd,"b",a\n']
+    for i in range(4000):
+        lines.append(b'"d\n%d",b%d,%d\n' % (i, i, i))
+    src = tmp_path / "big.csv"
+    src.write_bytes(b"".join(lines))
+    done = cli("load", str(src), "-t", hdr_table, "--header", "--jobs", "2", *atomic)
+    assert done.returncode == 0, done.stderr
+    assert conn.execute(
+        "SELECT count(*), count(*) FILTER (WHERE b = 'b' || a AND d = E'd\\n' || a "
+        "AND c = 'dflt') FROM cli_h"
+    ).rows == [("4000", "4000")]
+
+
+def test_header_atomic_jobs_with_identity_column(cli, tmp_path: Path, conn) -> None:
+    conn.execute(
+        "DROP TABLE IF EXISTS cli_i; CREATE TABLE cli_i "
+        "(id int GENERATED ALWAYS AS IDENTITY, v text NOT NULL)"
+    )
+    src = tmp_path / "ident.csv"
+    src.write_bytes(b"v\n" + b"".join(b"v%d\n" % i for i in range(3000)))
+    done = cli("load", str(src), "-t", "cli_i", "--header", "-j", "2", "--atomic")
+    assert done.returncode == 0, done.stderr
+    assert conn.execute("SELECT count(DISTINCT id), min(id) FROM cli_i").rows == [
+        ("3000", "1")
+    ]
+    src.write_bytes(b"v,id\n" + b"".join(b"w%d,%d\n" % (i, -i) for i in range(3000)))
+    done = cli("load", str(src), "-t", "cli_i", "--header", "-j", "2", "--atomic")
+    assert done.returncode == 0, done.stderr  # as COPY: the file's ids are kept
+    assert conn.execute("SELECT min(id) FROM cli_i").rows == [("-2999",)]
+
+
+def test_header_before_postgresql_15_is_left_out_of_the_copy(
+    pg_server, tmp_path: Path, hdr_table: str, conn, monkeypatch, capsys
+) -> None:
+    from pgcopy_fast import cli as cli_module
+
+    monkeypatch.setattr(cli_module, "_header_option", lambda conn: None)
+    src = tmp_path / "old.txt"
+    src.write_bytes(b"\xef\xbb\xbfb\ta\nx\t1\n")
+    argv = ["load", str(src), "-t", hdr_table, "--format", "text", "--header"]
+    assert cli_module.main([*argv, "--dsn", pg_server.dsn]) == 0
+    assert rows(conn) == [("1", "x", "dflt", None)]
+    src.write_bytes(b"b\ta\ny\t2\nz\tthree\n")
+    argv += ["--jobs", "2", "--dsn", pg_server.dsn]
+    assert cli_module.main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"pgcopy-fast: error: {src}: line 3: invalid input syntax")
+    assert rows(conn)[0] == ("1", "x", "dflt", None)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "data", "fields", "end"),
+    [
+        ("csv", b'a,"b,""c""\nd",\n', [b"a", b'b,"c"\nd', None], 15),
+        ("csv", b'x,"",y\r\nrest', [b"x", b"", b"y"], 8),
+        ("csv", b"only\rnext", [b"only"], 5),
+        ("text", b"a\\tb\\\\\t\\N\t\\101\\x41\\q\n", [b"a\tb\\", None, b"AAq"], 21),
+    ],
+)
+def test_parse_record(fmt: str, data: bytes, fields: list, end: int) -> None:
+    from pgcopy_fast.cli import _parse_record
+
+    null = b"" if fmt == "csv" else b"\\N"
+    delim = b"," if fmt == "csv" else b"\t"
+    assert _parse_record(data, 0, fmt, delim, b'"', null, False) == (fields, end)
+    assert _parse_record(data[: end - 2], 0, fmt, delim, b'"', null, False) is None
