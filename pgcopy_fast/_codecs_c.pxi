@@ -10,7 +10,9 @@ cimport cpython.datetime as cdt
 from cpython.datetime cimport (
     PyDate_Check,
     PyDateTime_Check,
+    PyDateTime_CheckExact,
     PyDelta_Check,
+    PyDelta_CheckExact,
     PyTime_Check,
     date_new,
     datetime_new,
@@ -23,6 +25,7 @@ import uuid as _uuid_mod
 from decimal import Decimal as _Decimal
 
 from . import _codecs_py
+from ._values import got as _got, plain as _plain, shown as _shown
 from .options import DEFAULT_OPTIONS as _DEFAULT_OPTIONS
 from .pgtypes import OIDS as _OIDS
 
@@ -82,8 +85,33 @@ cdef int _NUMERIC_DSCALE_MAX = 0x3FFF
 cdef int _ARRAY_MAX_DIMS = 6
 
 
+cdef object _float4_tie = _codecs_py.float4_tie
+#: 2**128 - 2**103, halfway between FLT_MAX and 2**128 (see _codecs_py).
+cdef double _FLT_OVERFLOW = 340282356779733661637539395458142568448.0
+cdef frozenset _JSON_PLAIN = frozenset([dict, list, str, int, float, bool, tuple])
+
+
 cdef inline int _need_failed(object v, str expected) except -1:
-    raise TypeError(f"expected {expected}, got {type(v).__name__}")
+    raise TypeError(f"expected {expected}, got {_got(v)}")
+
+
+cdef int _again(WriteBuffer buf, object v, object state, bin_encode_fn encode,
+                str expected) except -1:
+    # A value the encoder's type check refused, made plain (_values.plain):
+    # NaT and NA are NULL, a numpy scalar is the value it holds, anything
+    # else the TypeError naming the original type.  Same as _codecs_py._again.
+    cdef object value = _plain(v)
+    if value is None:
+        _put_u32(buf._grow(4), 0xFFFFFFFF)
+        buf._len += 4
+        return 0
+    if value is v:
+        raise TypeError(f"expected {expected}, got {_got(v)}")
+    try:
+        encode(buf, value, state)
+    except TypeError:
+        raise TypeError(f"expected {expected}, got {_got(v)}") from None
+    return 0
 
 
 cdef inline char* _put_len(WriteBuffer buf, Py_ssize_t size) except NULL:
@@ -152,8 +180,8 @@ cdef inline long long _floordiv(long long a, long long b) noexcept nogil:
 
 cdef int _enc_bool(WriteBuffer buf, object v, object state) except -1:
     cdef char* p
-    if not isinstance(v, bool):
-        _need_failed(v, "bool")
+    if v is not True and v is not False:
+        return _again(buf, v, state, _enc_bool, "bool")
     p = _put_len(buf, 1)
     p[0] = 1 if v is True else 0
     return 0
@@ -166,30 +194,42 @@ cdef inline long long _int_in(object v, long long lo, long long hi, str pg_type)
         _need_failed(v, "int")
     n = PyLong_AsLongLongAndOverflow(v, &overflow)
     if overflow or n < lo or n > hi:
-        raise OverflowError(f"{v} is out of range for {pg_type}")
+        raise OverflowError(f"{_shown(v)} is out of range for {pg_type}")
     return n
 
 
 cdef int _enc_int2(WriteBuffer buf, object v, object state) except -1:
-    cdef long long n = _int_in(v, -0x8000, 0x7FFF, "int2")
+    cdef long long n
+    if not isinstance(v, int):
+        return _again(buf, v, state, _enc_int2, "int")
+    n = _int_in(v, -0x8000, 0x7FFF, "int2")
     _put_u16(_put_len(buf, 2), <uint16_t>n)
     return 0
 
 
 cdef int _enc_int4(WriteBuffer buf, object v, object state) except -1:
-    cdef long long n = _int_in(v, -0x80000000, 0x7FFFFFFF, "int4")
+    cdef long long n
+    if not isinstance(v, int):
+        return _again(buf, v, state, _enc_int4, "int")
+    n = _int_in(v, -0x80000000, 0x7FFFFFFF, "int4")
     _put_u32(_put_len(buf, 4), <uint32_t>n)
     return 0
 
 
 cdef int _enc_int8(WriteBuffer buf, object v, object state) except -1:
-    cdef long long n = _int_in(v, -0x7FFFFFFFFFFFFFFF - 1, 0x7FFFFFFFFFFFFFFF, "int8")
+    cdef long long n
+    if not isinstance(v, int):
+        return _again(buf, v, state, _enc_int8, "int")
+    n = _int_in(v, -0x7FFFFFFFFFFFFFFF - 1, 0x7FFFFFFFFFFFFFFF, "int8")
     _put_u64(_put_len(buf, 8), <uint64_t>n)
     return 0
 
 
 cdef int _enc_oid(WriteBuffer buf, object v, object state) except -1:
-    cdef long long n = _int_in(v, 0, 0xFFFFFFFF, "oid")
+    cdef long long n
+    if not isinstance(v, int):
+        return _again(buf, v, state, _enc_oid, "int")
+    n = _int_in(v, 0, 0xFFFFFFFF, "oid")
     _put_u32(_put_len(buf, 4), <uint32_t>n)
     return 0
 
@@ -203,20 +243,42 @@ cdef inline double _as_float(object v) except? -1.0:
 
 
 cdef int _enc_float4(WriteBuffer buf, object v, object state) except -1:
-    cdef double d = _as_float(v)
+    # What float4in stores for repr(d): see _codecs_py._float4_value.
+    cdef double d, other, far, near
     cdef float f
     cdef uint32_t bits
-    if isfinite(d) and fabs(d) > _FLT_MAX:
-        raise OverflowError(f"{d!r} is out of range for float4")
+    cdef int way
+    if not isinstance(v, (float, int)):
+        return _again(buf, v, state, _enc_float4, "float or int")
+    d = _as_float(v)
     f = <float>d
+    if isfinite(d):
+        if fabs(d) >= _FLT_OVERFLOW:
+            if fabs(d) != _FLT_OVERFLOW:  # its repr is just below: FLT_MAX
+                raise OverflowError(f"{d!r} is out of range for float4")
+            f = <float>(_FLT_MAX if d > 0 else -_FLT_MAX)
+        elif <double>f != d:
+            # exactly the float4 on d's other side when d is halfway between two
+            other = 2.0 * d - <double>f
+            if fabs(other) < _FLT_OVERFLOW and <double><float>other == other:
+                way = _float4_tie(d)
+                if way:
+                    far = other if fabs(other) > fabs(<double>f) else <double>f
+                    near = <double>f if far == other else other
+                    f = <float>(far if way > 0 else near)
+            if f == 0:
+                raise OverflowError(f"{d!r} is out of range for float4")
     memcpy(&bits, &f, 4)
     _put_u32(_put_len(buf, 4), bits)
     return 0
 
 
 cdef int _enc_float8(WriteBuffer buf, object v, object state) except -1:
-    cdef double d = _as_float(v)
+    cdef double d
     cdef uint64_t bits
+    if not isinstance(v, (float, int)):
+        return _again(buf, v, state, _enc_float8, "float or int")
+    d = _as_float(v)
     memcpy(&bits, &d, 8)
     _put_u64(_put_len(buf, 8), bits)
     return 0
@@ -226,11 +288,38 @@ cdef int _enc_text(WriteBuffer buf, object v, object state) except -1:
     cdef Py_ssize_t size
     cdef const char* data
     if not isinstance(v, str):
-        _need_failed(v, "str")
+        return _again(buf, v, state, _enc_text, "str")
     data = PyUnicode_AsUTF8AndSize(v, &size)
     if memchr(data, 0, size) != NULL:
         raise ValueError(_NUL_MESSAGE)
     memcpy(_put_len(buf, size), data, size)
+    return 0
+
+
+cdef str _CHAR_SPELLING = _codecs_py._CHAR_SPELLING
+
+
+cdef inline bint _is_octal(Py_UCS4 c) noexcept:
+    return 48 <= c <= 55
+
+
+cdef int _enc_char(WriteBuffer buf, object v, object state) except -1:
+    # The texts charout writes, and only those (see _codecs_py._enc_char).
+    cdef Py_ssize_t n
+    cdef int code
+    if not isinstance(v, str):
+        return _again(buf, v, state, _enc_char, "str")
+    n = len(<str>v)
+    if n == 1 and 0 < ord(v) < 0x80:
+        code = ord(v)
+    elif n == 0:
+        code = 0
+    elif (n == 4 and (<str>v)[0] == "\\" and (<str>v)[1] in "23"
+          and _is_octal((<str>v)[2]) and _is_octal((<str>v)[3])):
+        code = ((ord((<str>v)[1]) - 48) << 6) | ((ord((<str>v)[2]) - 48) << 3) | (ord((<str>v)[3]) - 48)
+    else:
+        raise ValueError(_CHAR_SPELLING)
+    _put_len(buf, 1)[0] = <char>code
     return 0
 
 
@@ -248,7 +337,7 @@ cdef int _enc_bytea(WriteBuffer buf, object v, object state) except -1:
         data = PyBytes_AS_STRING(v)
         size = PyBytes_GET_SIZE(v)
     else:
-        _need_failed(v, "bytes, bytearray or memoryview")
+        return _again(buf, v, state, _enc_bytea, "bytes, bytearray or memoryview")
     memcpy(_put_len(buf, size), data, size)
     return 0
 
@@ -264,7 +353,7 @@ cdef int _enc_numeric(WriteBuffer buf, object v, object state) except -1:
         small = PyLong_AsLongLongAndOverflow(v, &overflow)
         if not overflow and small != (-0x7FFFFFFFFFFFFFFF - 1):
             return _numeric_from_int(buf, small)
-        text = str(int(v))
+        text = str(_Decimal(int(v)))  # str(int) stops at sys.get_int_max_str_digits()
     elif isinstance(v, float):
         d = PyFloat_AS_DOUBLE(v)
         if isnan(d):
@@ -273,7 +362,7 @@ cdef int _enc_numeric(WriteBuffer buf, object v, object state) except -1:
             return _numeric_special(buf, 0xF000 if d < 0 else 0xD000)
         text = repr(float(v))
     else:
-        raise TypeError(f"expected Decimal, int or float, got {type(v).__name__}")
+        return _again(buf, v, state, _enc_numeric, "Decimal, int or float")
     return _numeric_from_text(buf, v, text)
 
 
@@ -375,7 +464,7 @@ cdef int _numeric_from_digits(WriteBuffer buf, object v, bint negative, const ch
         int_len = nd + exponent if nd > -exponent else 0
         frac_len = -exponent
     if frac_len > _NUMERIC_DSCALE_MAX:
-        raise OverflowError(f"{v} has more than {_NUMERIC_DSCALE_MAX} decimal digits")
+        raise OverflowError(f"{_shown(v)} has more than {_NUMERIC_DSCALE_MAX} decimal digits")
     lead = 0  # leading zeros of the int part are dropped
     while lead < int_len and lead < nd and digits[lead] == 0:
         lead += 1
@@ -383,7 +472,7 @@ cdef int _numeric_from_digits(WriteBuffer buf, object v, bint negative, const ch
         lead = int_len  # nothing but zeros before the point
     int_len -= lead
     if int_len > _NUMERIC_MAX_INT_DIGITS:
-        raise OverflowError(f"{v} is out of range for numeric")
+        raise OverflowError(f"{_shown(v)} is out of range for numeric")
     int_pad = (4 - int_len % 4) % 4
     frac_pad = (4 - frac_len % 4) % 4
     total = int_pad + int_len + frac_len + frac_pad
@@ -413,7 +502,7 @@ cdef int _numeric_from_digits(WriteBuffer buf, object v, bint negative, const ch
         if start == end:
             weight = 0
         if weight > 0x7FFF or weight < -0x8000:
-            raise OverflowError(f"{v} is out of range for numeric")
+            raise OverflowError(f"{_shown(v)} is out of range for numeric")
         p = _put_len(buf, 8 + 2 * (end - start))
         _put_u16(p, <uint16_t>(end - start))
         _put_u16(p + 2, <uint16_t><int16_t>weight)
@@ -455,7 +544,7 @@ cdef bint _is_date_min(object v):
 cdef int _enc_date(WriteBuffer buf, object v, object state) except -1:
     cdef int32_t days
     if PyDateTime_Check(v) or not PyDate_Check(v):
-        raise TypeError(f"expected date, got {type(v).__name__}")
+        return _again(buf, v, state, _enc_date, "date")
     if state is True and _is_date_max(v):
         days = _DATE_INFINITY
     elif state is True and _is_date_min(v):
@@ -472,7 +561,7 @@ cdef inline long long _time_us(int h, int m, int s, int us) noexcept:
 
 cdef int _enc_time(WriteBuffer buf, object v, object state) except -1:
     if not PyTime_Check(v):
-        _need_failed(v, "time")
+        return _again(buf, v, state, _enc_time, "time")
     if cdt.time_tzinfo(v) is not None and v.utcoffset() is not None:
         raise ValueError("time needs a naive time; use timetz for an aware one")
     _put_u64(_put_len(buf, 8), <uint64_t>_time_us(
@@ -494,8 +583,10 @@ cdef int _encode_datetime(WriteBuffer buf, object v, object infinity, bint aware
     cdef long long us
     cdef int y, mo, d, h, mi, s, micro
     cdef bint has_offset = False
-    if not PyDateTime_Check(v):
-        _need_failed(v, "datetime")
+    if not PyDateTime_CheckExact(v) and (not PyDateTime_Check(v) or _plain(v) is not v):
+        # pd.NaT and pd.Timestamp are datetimes too: made plain first
+        return _again(buf, v, infinity, _enc_timestamptz if aware else _enc_timestamp,
+                      "datetime")
     tzinfo = cdt.datetime_tzinfo(v)
     if tzinfo is _UTC:
         has_offset = True  # offset zero, without the call
@@ -524,8 +615,8 @@ cdef int _encode_datetime(WriteBuffer buf, object v, object infinity, bint aware
 
 cdef int _enc_interval(WriteBuffer buf, object v, object state) except -1:
     cdef char* p
-    if not PyDelta_Check(v):
-        _need_failed(v, "timedelta")
+    if not PyDelta_CheckExact(v) and (not PyDelta_Check(v) or _plain(v) is not v):
+        return _again(buf, v, state, _enc_interval, "timedelta")
     p = _put_len(buf, 16)
     _put_u64(p, <uint64_t>(cdt.timedelta_seconds(v) * 1000000LL + cdt.timedelta_microseconds(v)))
     _put_u32(p + 8, <uint32_t>cdt.timedelta_days(v))
@@ -536,8 +627,8 @@ cdef int _enc_interval(WriteBuffer buf, object v, object state) except -1:
 cdef int _enc_uuid(WriteBuffer buf, object v, object state) except -1:
     if isinstance(v, str):
         v = _UUID(v)
-    if not isinstance(v, _UUID):
-        _need_failed(v, "UUID or str")
+    elif not isinstance(v, _UUID):
+        return _again(buf, v, state, _enc_uuid, "UUID or str")
     PGCF_LONG_AS_BYTES(v.int, <unsigned char*>_put_len(buf, 16), 16)
     return 0
 
@@ -549,6 +640,13 @@ cdef int _enc_json(WriteBuffer buf, object v, object state) except -1:
     cdef const char* data
     cdef Py_ssize_t size
     cdef char* p
+    if type(v) not in _JSON_PLAIN:
+        raw = _plain(v)
+        if raw is None:
+            _put_u32(buf._grow(4), 0xFFFFFFFF)
+            buf._len += 4
+            return 0
+        v = raw
     if st[1] and isinstance(v, str):
         raw = v
     else:
@@ -616,6 +714,15 @@ cdef int _array_flatten(object v, list dims, Py_ssize_t depth, list flat) except
     return 0
 
 
+cdef inline int _encode_element(WriteBuffer buf, object item, _ArrayCodec codec,
+                                Py_ssize_t start) except -1:
+    cdef Py_ssize_t size = buf._len
+    codec.encode(buf, item, codec.state)
+    if buf._len - size == 4 and _get_i32(buf._data + size) == -1:
+        _put_u32(buf._data + start + 8, 1)  # a NaT or NA element: the array has a NULL
+    return 0
+
+
 cdef int _enc_array(WriteBuffer buf, object v, object state) except -1:
     cdef _ArrayCodec codec = <_ArrayCodec>state
     cdef list dims, flat = []
@@ -623,7 +730,7 @@ cdef int _enc_array(WriteBuffer buf, object v, object state) except -1:
     cdef bint has_null = False
     cdef char* p
     if not isinstance(v, (list, tuple)):
-        raise TypeError(f"expected list or tuple, got {type(v).__name__}")
+        return _again(buf, v, state, _enc_array, "list or tuple")
     if len(v) and not isinstance(v[0], (list, tuple)):
         return _enc_array_1d(buf, v, codec)
     dims = _array_shape(v)
@@ -648,7 +755,7 @@ cdef int _enc_array(WriteBuffer buf, object v, object state) except -1:
             _put_u32(buf._grow(4), 0xFFFFFFFF)
             buf._len += 4
         else:
-            codec.encode(buf, item, codec.state)
+            _encode_element(buf, item, codec, start)
     _put_u32(buf._data + start, <uint32_t>(buf._len - start - 4))
     return 0
 
@@ -676,7 +783,7 @@ cdef int _enc_array_1d(WriteBuffer buf, object v, _ArrayCodec codec) except -1:
             _put_u32(buf._grow(4), 0xFFFFFFFF)
             buf._len += 4
         else:
-            codec.encode(buf, item, codec.state)
+            _encode_element(buf, item, codec, start)
     _put_u32(buf._data + start, <uint32_t>(buf._len - start - 4))
     return 0
 
@@ -737,12 +844,25 @@ cdef object _dec_text(const char* p, Py_ssize_t n, object state):
     return PyUnicode_DecodeUTF8(p, n, NULL)
 
 
+cdef object _dec_char(const char* p, Py_ssize_t n, object state):
+    # charout's text: the zero byte is '', a byte from 0x80 is \\ooo
+    cdef unsigned char code
+    if n != 1:
+        raise ValueError(f'"char" has 1 byte, got {n}')
+    code = <unsigned char>p[0]
+    if code >= 0x80:
+        return f"\\{code:03o}"
+    return chr(code) if code else ""
+
+
 cdef object _dec_bytea(const char* p, Py_ssize_t n, object state):
     return PyBytes_FromStringAndSize(p, n)
 
 
 cdef object _dec_numeric(const char* p, Py_ssize_t n, object state):
-    cdef int16_t ndigits, weight
+    # ndigits is unsigned: 131072 integer digits are 32768 groups (numeric_recv)
+    cdef uint16_t ndigits
+    cdef int16_t weight
     cdef uint16_t sign, dscale, g
     cdef Py_ssize_t i, int_groups, k
     cdef bytearray text
@@ -751,11 +871,11 @@ cdef object _dec_numeric(const char* p, Py_ssize_t n, object state):
     cdef bint seen
     if n < 8:
         raise ValueError(f"numeric has at least 8 bytes, got {n}")
-    ndigits = _get_i16(p)
+    ndigits = <uint16_t>_get_i16(p)
     weight = _get_i16(p + 2)
     sign = <uint16_t>_get_i16(p + 4)
     dscale = <uint16_t>_get_i16(p + 6)
-    if ndigits < 0 or n != 8 + 2 * ndigits:
+    if n != 8 + 2 * <Py_ssize_t>ndigits:
         raise ValueError(f"numeric with {ndigits} digits has {n} bytes")
     if sign == 0xC000:
         return _DEC_NAN
@@ -1020,7 +1140,7 @@ cdef object _dec_array(const char* p, Py_ssize_t n, object state):
 
 # -- choosing a codec ------------------------------------------------------------
 
-_TEXT_TYPES = ("text", "varchar", "bpchar", "name", "unknown", "citext", "char", "xml")
+_TEXT_TYPES = ("text", "varchar", "bpchar", "name", "unknown", "citext", "xml")
 _BINARY_TYPES = _codecs_py.BINARY_TYPES
 
 
@@ -1057,6 +1177,8 @@ cdef object _scalar_encoder(str name, object options, bin_encode_fn* fn):
         fn[0] = _enc_float8
     elif name in _TEXT_TYPES:
         fn[0] = _enc_text
+    elif name == "char":
+        fn[0] = _enc_char
     elif name == "bytea":
         fn[0] = _enc_bytea
     elif name == "numeric":
@@ -1117,6 +1239,8 @@ cdef object _scalar_decoder(str name, object options, bin_decode_fn* fn):
         fn[0] = _dec_float8
     elif name in _TEXT_TYPES:
         fn[0] = _dec_text
+    elif name == "char":
+        fn[0] = _dec_char
     elif name == "bytea":
         fn[0] = _dec_bytea
     elif name == "numeric":

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+from ._values import got, plain
+from ._values import shown as _shown
 from .options import CodecOptions
 from .pgtypes import OIDS
 
@@ -47,6 +49,11 @@ _len_f32 = struct.Struct(">if").pack
 _len_f64 = struct.Struct(">id").pack
 
 _FLT_MAX = 3.4028234663852886e38
+#: Halfway between FLT_MAX and 2**128: doubles from here up round to
+#: infinity in float4.  This double itself reads back as FLT_MAX through
+#: float4in, since its shortest repr lies just below it.
+_FLT_OVERFLOW = 2.0**128 - 2.0**103
+_NULL = b"\xff\xff\xff\xff"
 _NUL_MESSAGE = "PostgreSQL text cannot contain NUL characters"
 #: date(2000, 1, 1).toordinal(): PostgreSQL counts days and microseconds
 #: from 2000-01-01.
@@ -69,34 +76,30 @@ _ARRAY_MAX_DIMS = 6
 _AF_INET, _AF_INET6 = 2, 3
 
 
-def _need(value: Any, kinds: type | tuple[type, ...], expected: str) -> None:
-    if not isinstance(value, kinds):
-        raise TypeError(f"expected {expected}, got {type(value).__name__}")
+def _again(out: bytearray, v: Any, encode: Encode, expected: str) -> None:
+    """A value the encoder's type check refused, made plain (see _values.plain).
+
+    NaT and NA are NULL; a numpy scalar is encoded as the value it holds;
+    anything else is the TypeError, naming the original type.
+    """
+    value = plain(v)
+    if value is None:
+        out += _NULL
+        return
+    if value is v:
+        raise TypeError(f"expected {expected}, got {got(v)}")
+    try:
+        encode(out, value)
+    except TypeError:
+        raise TypeError(f"expected {expected}, got {got(v)}") from None
 
 
-def _int_in(v: Any, lo: int, hi: int, pg_type: str) -> int:
-    _need(v, int, "int")
+def _int_range(v: int, lo: int, hi: int, pg_type: str) -> None:
     if v < lo or v > hi:
-        raise OverflowError(f"{v} is out of range for {pg_type}")
-    return int(v)
+        raise OverflowError(f"{_shown(v)} is out of range for {pg_type}")
 
 
-def _as_float(v: Any) -> float:
-    if isinstance(v, float):
-        return float(v)
-    _need(v, int, "float or int")
-    return float(v)
-
-
-def _utf8(v: Any) -> bytes:
-    _need(v, str, "str")
-    raw: bytes = v.encode()
-    if b"\x00" in raw:
-        raise ValueError(_NUL_MESSAGE)
-    return raw
-
-
-def _put(out: bytearray, raw: bytes) -> None:
+def _put(out: bytearray, raw: bytes | bytearray) -> None:
     out += _i32.pack(len(raw))
     out += raw
 
@@ -105,59 +108,150 @@ def _put(out: bytearray, raw: bytes) -> None:
 
 
 def _enc_bool(out: bytearray, v: Any) -> None:
-    _need(v, bool, "bool")
-    out += b"\x00\x00\x00\x01\x01" if v else b"\x00\x00\x00\x01\x00"
+    if v is True:
+        out += b"\x00\x00\x00\x01\x01"
+    elif v is False:
+        out += b"\x00\x00\x00\x01\x00"
+    else:
+        _again(out, v, _enc_bool, "bool")
 
 
 def _enc_int2(out: bytearray, v: Any) -> None:
     if isinstance(v, int) and -0x8000 <= v <= 0x7FFF:
         out += _len_i16(2, v)
+    elif isinstance(v, int):
+        _int_range(v, -0x8000, 0x7FFF, "int2")
     else:
-        _int_in(v, -0x8000, 0x7FFF, "int2")
+        _again(out, v, _enc_int2, "int")
 
 
 def _enc_int4(out: bytearray, v: Any) -> None:
     if isinstance(v, int) and -0x80000000 <= v <= 0x7FFFFFFF:
         out += _len_i32(4, v)
+    elif isinstance(v, int):
+        _int_range(v, -0x80000000, 0x7FFFFFFF, "int4")
     else:
-        _int_in(v, -0x80000000, 0x7FFFFFFF, "int4")
+        _again(out, v, _enc_int4, "int")
 
 
 def _enc_int8(out: bytearray, v: Any) -> None:
     if isinstance(v, int) and -(2**63) <= v <= 2**63 - 1:
         out += _len_i64(8, v)
+    elif isinstance(v, int):
+        _int_range(v, -(2**63), 2**63 - 1, "int8")
     else:
-        _int_in(v, -(2**63), 2**63 - 1, "int8")
+        _again(out, v, _enc_int8, "int")
 
 
 def _enc_oid(out: bytearray, v: Any) -> None:
-    out += _len_u32(4, _int_in(v, 0, 0xFFFFFFFF, "oid"))
+    if isinstance(v, int) and 0 <= v <= 0xFFFFFFFF:
+        out += _len_u32(4, v)
+    elif isinstance(v, int):
+        _int_range(v, 0, 0xFFFFFFFF, "oid")
+    else:
+        _again(out, v, _enc_oid, "int")
+
+
+def float4_tie(d: float) -> int:
+    """Which way float4in rounds a double halfway between two float4 values.
+
+    The text path sends repr(d), and float4in rounds that decimal, which
+    lies a little beyond d (1: away from zero) or short of it (-1); on d
+    itself (0) round-half-even applies, as in a cast.  Both twins call this.
+    """
+    shown, exact = Decimal(repr(abs(d))), Decimal(abs(d))
+    return (shown > exact) - (shown < exact)
+
+
+def _float4_value(d: float) -> float:
+    """The float4 value that float4in stores for repr(d), as a double.
+
+    Raises:
+        OverflowError: float4in refuses it (overflow, or underflow to zero).
+    """
+    if not math.isfinite(d):
+        return d
+    if abs(d) >= _FLT_OVERFLOW:
+        if abs(d) == _FLT_OVERFLOW:  # its repr is just below: FLT_MAX
+            return math.copysign(_FLT_MAX, d)
+        raise OverflowError(f"{d!r} is out of range for float4")
+    rounded: float = _f32.unpack(_f32.pack(d))[0]
+    if rounded != d:
+        # Exactly the float4 on d's other side when d is halfway between two.
+        other = 2.0 * d - rounded
+        if abs(other) < _FLT_OVERFLOW and _f32.unpack(_f32.pack(other))[0] == other:
+            way = float4_tie(d)
+            if way:
+                far = other if abs(other) > abs(rounded) else rounded
+                near = rounded if far is other else other
+                rounded = far if way > 0 else near
+        if rounded == 0.0:
+            raise OverflowError(f"{d!r} is out of range for float4")
+    return rounded
 
 
 def _enc_float4(out: bytearray, v: Any) -> None:
-    f = _as_float(v)
-    if math.isfinite(f) and abs(f) > _FLT_MAX:
-        raise OverflowError(f"{f!r} is out of range for float4")
-    out += _len_f32(4, f)
+    if isinstance(v, float | int):
+        out += _len_f32(4, _float4_value(float(v)))
+    else:
+        _again(out, v, _enc_float4, "float or int")
 
 
 def _enc_float8(out: bytearray, v: Any) -> None:
-    out += _len_f64(8, v if type(v) is float else _as_float(v))
+    if type(v) is float:
+        out += _len_f64(8, v)
+    elif isinstance(v, float | int):
+        out += _len_f64(8, float(v))
+    else:
+        _again(out, v, _enc_float8, "float or int")
 
 
 def _enc_text(out: bytearray, v: Any) -> None:
-    if type(v) is str:
+    if isinstance(v, str):
         raw = v.encode()
-        if b"\x00" not in raw:
-            out += _i32.pack(len(raw))
-            out += raw
-            return
-    _put(out, _utf8(v))
+        if b"\x00" in raw:
+            raise ValueError(_NUL_MESSAGE)
+        out += _i32.pack(len(raw))
+        out += raw
+    else:
+        _again(out, v, _enc_text, "str")
+
+
+_CHAR_SPELLING = (
+    "\"char\" holds one byte: a str of one ASCII character, '', or \\ooo "
+    "for a byte from 0x80 (as the server writes them)"
+)
+
+
+def _enc_char(out: bytearray, v: Any) -> None:
+    # The texts charout writes, and only those, so that a value reads back
+    # as itself: '' is the zero byte, a byte from 0x80 is \ooo (PG 15+).
+    if not isinstance(v, str):
+        _again(out, v, _enc_char, "str")
+        return
+    n = len(v)
+    if n == 1 and 0 < ord(v) < 0x80:
+        code = ord(v)
+    elif n == 0:
+        code = 0
+    elif n == 4 and v[0] == "\\" and v[1] in "23" and set(v[2:]) <= _OCTAL:
+        code = int(v[1:], 8)
+    else:
+        raise ValueError(_CHAR_SPELLING)
+    out += b"\x00\x00\x00\x01"
+    out.append(code)
+
+
+_OCTAL = frozenset("01234567")
 
 
 def _enc_bytea(out: bytearray, v: Any) -> None:
-    _need(v, (bytes, bytearray, memoryview), "bytes, bytearray or memoryview")
-    _put(out, v.tobytes() if isinstance(v, memoryview) else v)
+    if isinstance(v, bytes | bytearray):
+        _put(out, v)
+    elif isinstance(v, memoryview):
+        _put(out, v.tobytes())
+    else:
+        _again(out, v, _enc_bytea, "bytes, bytearray or memoryview")
 
 
 def _numeric_parts(v: Any) -> tuple[int, int, int, list[int]]:
@@ -169,7 +263,7 @@ def _numeric_parts(v: Any) -> tuple[int, int, int, list[int]]:
     elif isinstance(v, float):
         d = Decimal(repr(float(v))) if math.isfinite(v) else Decimal(float(v))
     else:
-        raise TypeError(f"expected Decimal, int or float, got {type(v).__name__}")
+        raise TypeError(f"expected Decimal, int or float, got {got(v)}")
     if d.is_nan():
         if d.is_snan():
             raise ValueError("a signaling NaN has no PostgreSQL value")
@@ -183,7 +277,7 @@ def _numeric_parts(v: Any) -> tuple[int, int, int, list[int]]:
         and any(digit_tuple)
         and len(digit_tuple) + exponent > _NUMERIC_MAX_INT
     ):
-        raise OverflowError(f"{v} is out of range for numeric")
+        raise OverflowError(f"{_shown(v)} is out of range for numeric")
     digits = "".join(map(str, digit_tuple))
     if exponent >= 0:
         int_part, frac_part = digits + "0" * exponent, ""
@@ -193,7 +287,9 @@ def _numeric_parts(v: Any) -> tuple[int, int, int, list[int]]:
         int_part, frac_part = "", "0" * (-exponent - len(digits)) + digits
     dscale = len(frac_part)
     if dscale > _NUMERIC_DSCALE_MAX:
-        raise OverflowError(f"{v} has more than {_NUMERIC_DSCALE_MAX} decimal digits")
+        raise OverflowError(
+            f"{_shown(v)} has more than {_NUMERIC_DSCALE_MAX} decimal digits"
+        )
     int_part = int_part.lstrip("0")
     int_part = "0" * (-len(int_part) % 4) + int_part
     frac_part = frac_part + "0" * (-len(frac_part) % 4)
@@ -211,7 +307,7 @@ def _numeric_parts(v: Any) -> tuple[int, int, int, list[int]]:
     if not groups:
         weight = 0
     if weight > 0x7FFF or weight < -0x8000:
-        raise OverflowError(f"{v} is out of range for numeric")
+        raise OverflowError(f"{_shown(v)} is out of range for numeric")
     return (_NUMERIC_NEG if sign else _NUMERIC_POS), weight, dscale, groups
 
 
@@ -261,15 +357,22 @@ def _enc_numeric(out: bytearray, v: Any) -> None:
     parts = None
     if type(v) is Decimal or type(v) is int:
         parts = _numeric_small(v)
+    elif not isinstance(v, Decimal | int | float):
+        _again(out, v, _enc_numeric, "Decimal, int or float")
+        return
     sign, weight, dscale, groups = parts if parts is not None else _numeric_parts(v)
     n = len(groups)
-    out += struct.pack(f">ihhHH{n}H", 8 + 2 * n, n, weight, sign, dscale, *groups)
+    # ndigits is unsigned: 131072 integer digits are 32768 groups (numeric_recv)
+    out += struct.pack(f">iHhHH{n}H", 8 + 2 * n, n, weight, sign, dscale, *groups)
 
 
 def _make_enc_date(options: CodecOptions) -> Encode:
     def enc(out: bytearray, v: Any) -> None:
-        if isinstance(v, datetime.datetime) or not isinstance(v, datetime.date):
-            raise TypeError(f"expected date, got {type(v).__name__}")
+        if type(v) is not datetime.date and (
+            isinstance(v, datetime.datetime) or not isinstance(v, datetime.date)
+        ):
+            _again(out, v, enc, "date")
+            return
         if options.infinity and v == datetime.date.max:
             days = _DATE_INFINITY
         elif options.infinity and v == datetime.date.min:
@@ -286,14 +389,18 @@ def _time_us(v: datetime.time) -> int:
 
 
 def _enc_time(out: bytearray, v: Any) -> None:
-    _need(v, datetime.time, "time")
+    if not isinstance(v, datetime.time):
+        _again(out, v, _enc_time, "time")
+        return
     if v.utcoffset() is not None:
         raise ValueError("time needs a naive time; use timetz for an aware one")
     out += _len_i64(8, _time_us(v))
 
 
 def _enc_timetz(out: bytearray, v: Any) -> None:
-    _need(v, datetime.time, "time")
+    if not isinstance(v, datetime.time):
+        _again(out, v, _enc_timetz, "time")
+        return
     offset = v.utcoffset()
     if offset is None:
         raise ValueError("timetz needs an aware time")
@@ -330,7 +437,12 @@ def _make_enc_timestamp(options: CodecOptions, aware: bool) -> Encode:
             slow(out, v)
 
     def slow(out: bytearray, v: Any) -> None:
-        _need(v, datetime.datetime, "datetime")
+        if type(v) is not datetime.datetime:
+            # pd.NaT and pd.Timestamp are datetimes too: made plain first
+            value = plain(v)
+            if value is not v or not isinstance(v, datetime.datetime):
+                _again(out, v, slow, "datetime")
+                return
         offset = v.utcoffset()
         if not aware and offset is not None:
             raise ValueError(
@@ -351,19 +463,34 @@ def _make_enc_timestamp(options: CodecOptions, aware: bool) -> Encode:
 
 
 def _enc_interval(out: bytearray, v: Any) -> None:
-    _need(v, datetime.timedelta, "timedelta")
+    if type(v) is not datetime.timedelta and (
+        not isinstance(v, datetime.timedelta) or plain(v) is not v
+    ):
+        _again(out, v, _enc_interval, "timedelta")
+        return
     out += struct.pack(">iqii", 16, v.seconds * 1_000_000 + v.microseconds, v.days, 0)
 
 
 def _enc_uuid(out: bytearray, v: Any) -> None:
     if isinstance(v, str):
         v = uuid.UUID(v)
-    _need(v, uuid.UUID, "UUID or str")
+    elif not isinstance(v, uuid.UUID):
+        _again(out, v, _enc_uuid, "UUID or str")
+        return
     out += b"\x00\x00\x00\x10" + v.bytes
+
+
+_JSON_PLAIN = frozenset([dict, list, str, int, float, bool, tuple])
 
 
 def _make_enc_json(options: CodecOptions, jsonb: bool) -> Encode:
     def enc(out: bytearray, v: Any) -> None:
+        if type(v) not in _JSON_PLAIN:
+            value = plain(v)
+            if value is None:
+                out += _NULL
+                return
+            v = value
         if options.json_str and isinstance(v, str):
             raw: bytes | str = v
         else:
@@ -399,7 +526,9 @@ def _make_enc_inet(cidr: bool) -> Encode:
     def enc(out: bytearray, v: Any) -> None:
         if isinstance(v, str):
             v = ipaddress.ip_network(v) if cidr else ipaddress.ip_interface(v)
-        _need(v, _IP_VALUES, "an ipaddress object or str")
+        elif not isinstance(v, _IP_VALUES):
+            _again(out, v, enc, "an ipaddress object or str")
+            return
         if isinstance(v, ipaddress.IPv4Network | ipaddress.IPv6Network):
             address, bits = v.network_address, v.prefixlen
         elif isinstance(v, ipaddress.IPv4Interface | ipaddress.IPv6Interface):
@@ -424,7 +553,9 @@ _HEX = frozenset("0123456789abcdefABCDEF")
 
 
 def _enc_macaddr(out: bytearray, v: Any) -> None:
-    _need(v, str, "str")
+    if not isinstance(v, str):
+        _again(out, v, _enc_macaddr, "str")
+        return
     digits = v.replace(":", "").replace("-", "").replace(".", "")
     if len(digits) != 12 or not set(digits) <= _HEX:
         raise ValueError(f"invalid macaddr {v!r}")
@@ -458,12 +589,20 @@ def _array_flatten(v: Any, dims: list[int], depth: int, flat: list[Any]) -> None
         _array_flatten(item, dims, depth + 1, flat)
 
 
+def _element(out: bytearray, item: Any, element: Encode, start: int) -> None:
+    size = len(out)
+    element(out, item)
+    if len(out) - size == 4 and out[size:] == _NULL:
+        out[start + 11] = 1  # a NaT or NA element: the array has a NULL after all
+
+
 def _make_enc_array(element: Encode, element_oid: int) -> Encode:
     header_1d = struct.Struct(">iiiIii").pack
 
     def enc(out: bytearray, v: Any) -> None:
         if not isinstance(v, list | tuple):
-            raise TypeError(f"expected list or tuple, got {type(v).__name__}")
+            _again(out, v, enc, "list or tuple")
+            return
         if v and not isinstance(v[0], list | tuple):
             # the common case: a list of scalars, without the flattened copy
             has_null = False
@@ -478,9 +617,9 @@ def _make_enc_array(element: Encode, element_oid: int) -> Encode:
             out += header_1d(0, 1, has_null, element_oid, len(v), 1)
             for item in v:
                 if item is None:
-                    out += b"\xff\xff\xff\xff"
+                    out += _NULL
                 else:
-                    element(out, item)
+                    _element(out, item, element, start)
             out[start : start + 4] = _i32.pack(len(out) - start - 4)
             return
         dims = _array_shape(v)
@@ -495,9 +634,9 @@ def _make_enc_array(element: Encode, element_oid: int) -> Encode:
             out += struct.pack(">ii", size, 1)
         for item in flat:
             if item is None:
-                out += b"\xff\xff\xff\xff"
+                out += _NULL
             else:
-                element(out, item)
+                _element(out, item, element, start)
         out[start : start + 4] = _i32.pack(len(out) - start - 4)
 
     return enc
@@ -529,11 +668,21 @@ def _dec_text(raw: bytes) -> str:
     return raw.decode()
 
 
+def _dec_char(raw: bytes) -> str:
+    # charout's text: the zero byte is '', a byte from 0x80 is \ooo
+    if len(raw) != 1:
+        raise ValueError(f'"char" has 1 byte, got {len(raw)}')
+    code = raw[0]
+    if code >= 0x80:
+        return f"\\{code:03o}"
+    return chr(code) if code else ""
+
+
 def _dec_numeric(raw: bytes) -> Decimal:
     if len(raw) < 8:
         raise ValueError(f"numeric has at least 8 bytes, got {len(raw)}")
-    ndigits, weight, sign, dscale = struct.unpack_from(">hhHH", raw)
-    if ndigits < 0 or len(raw) != 8 + 2 * ndigits:
+    ndigits, weight, sign, dscale = struct.unpack_from(">HhHH", raw)
+    if len(raw) != 8 + 2 * ndigits:
         raise ValueError(f"numeric with {ndigits} digits has {len(raw)} bytes")
     if sign == _NUMERIC_NAN:
         return Decimal("NaN")
@@ -729,7 +878,7 @@ def _make_dec_array(element: Decode) -> Decode:
 
 # -- tables -----------------------------------------------------------------------
 
-_TEXT_TYPES = ("text", "varchar", "bpchar", "name", "unknown", "citext", "char", "xml")
+_TEXT_TYPES = ("text", "varchar", "bpchar", "name", "unknown", "citext", "xml")
 
 _SIMPLE_ENCODERS: dict[str, Encode] = {
     "bool": _enc_bool,
@@ -746,6 +895,7 @@ _SIMPLE_ENCODERS: dict[str, Encode] = {
     "interval": _enc_interval,
     "uuid": _enc_uuid,
     "macaddr": _enc_macaddr,
+    "char": _enc_char,
     **dict.fromkeys(_TEXT_TYPES, _enc_text),
 }
 
@@ -763,6 +913,7 @@ _SIMPLE_DECODERS: dict[str, Decode] = {
     "timetz": _dec_timetz,
     "uuid": _dec_uuid,
     "macaddr": _dec_macaddr,
+    "char": _dec_char,
     **dict.fromkeys(_TEXT_TYPES, _dec_text),
 }
 
