@@ -20,7 +20,14 @@ from ._consts import (
     PGCOPY_SIGNATURE,
     WRITE_BUFFER_INITIAL_SIZE,
 )
-from ._values import check_copy_option, float_text, to_text
+from ._values import (
+    check_copy_option,
+    float_text,
+    plain,
+    text_escapes,
+    to_text,
+    unnull_text_field,
+)
 from .errors import DecodeError, InterfaceError, ProtocolError, encode_error
 from .options import DEFAULT_OPTIONS, CodecOptions
 
@@ -352,7 +359,8 @@ _pack_len_f64 = struct.Struct(">id").pack
 _FLT_MAX = 3.4028234663852886e38
 
 
-def _text_of(value: Any) -> str:
+def _text_of(value: Any) -> str | None:
+    """The text of a non-None value, or None for a missing one (NaT, NA)."""
     t = type(value)
     if t is str:
         text: str = value
@@ -363,6 +371,9 @@ def _text_of(value: Any) -> str:
     elif t is bool:
         return "t" if value else "f"
     else:
+        value = plain(value)
+        if value is None:
+            return None
         text = to_text(value)
     if "\x00" in text:
         raise ValueError("PostgreSQL text cannot contain NUL characters")
@@ -485,18 +496,25 @@ class TextEncoder(_Encoder):
         super().__init__(ncolumns, columns)
         self._delimiter = check_copy_option("delimiter", delimiter)
         self._null = check_copy_option("null", null, allow_empty=True)
-        table = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
-        table.setdefault(self._delimiter, "\\" + self._delimiter)
-        self._table = str.maketrans(table)
+        self._table = text_escapes(self._delimiter)
 
     def _encode(self, out: bytearray, values: Sequence[Any]) -> int:
         fields = []
+        null = self._null
         for i, value in enumerate(values):
             if value is None:
-                fields.append(self._null)
+                fields.append(null)
                 continue
             try:
-                fields.append(_text_of(value).translate(self._table))
+                text = _text_of(value)
+                if text is None:
+                    fields.append(null)
+                    continue
+                field = text.translate(self._table)
+                if field == null:
+                    # the server would read it as NULL: it compares before unescaping
+                    field = unnull_text_field(text, self._delimiter)
+                fields.append(field)
             except (TypeError, ValueError, OverflowError) as exc:
                 raise _failed_at(exc, i) from None
         out += (self._delimiter.join(fields) + "\n").encode()
@@ -536,6 +554,9 @@ class CsvEncoder(_Encoder):
                 text = _text_of(value)
             except (TypeError, ValueError, OverflowError) as exc:
                 raise _failed_at(exc, i) from None
+            if text is None:
+                fields.append(self._null)
+                continue
             if (
                 text == self._null
                 or text == "\\."

@@ -16,7 +16,7 @@ from libc.stdio cimport snprintf
 from libc.string cimport memcmp, memset
 
 from ._consts import PGCOPY_SIGNATURE
-from ._values import check_copy_option, float_text, to_text
+from ._values import check_copy_option, float_text, plain, to_text, unnull_text_field
 from .errors import DecodeError, encode_error
 
 cdef extern from "Python.h":
@@ -161,9 +161,13 @@ cdef inline int _write_raw(WriteBuffer buf, const char* p, Py_ssize_t n) except 
     return 0
 
 
+cdef object _MISSING = object()
+
+
 cdef object _text_value(object v, const char** data, Py_ssize_t* size, char* scratch):
     # Points data/size at v's text form; returns the object that owns the
-    # bytes (or None when they are in scratch, at least 32 bytes).
+    # bytes (or None when they are in scratch, at least 32 bytes), or
+    # _MISSING for a value that is NULL (NaT, NA: _values.plain).
     cdef object t = type(v)
     cdef long long n
     cdef int overflow = 0
@@ -201,6 +205,9 @@ cdef object _text_value(object v, const char** data, Py_ssize_t* size, char* scr
         size[0] = 1
         data[0] = scratch
         return None
+    v = plain(v)
+    if v is None:
+        return _MISSING
     text = to_text(v)
     data[0] = PyUnicode_AsUTF8AndSize(text, size)
     if memchr(data[0], 0, size[0]) != NULL:
@@ -216,6 +223,7 @@ cdef class TextEncoder(_Encoder):
     """Rows to COPY text format: tab-separated, backslash escapes, ``\\N`` NULL."""
 
     cdef char _delimiter
+    cdef str _delimiter_text
     cdef bytes _null
     cdef unsigned char _escape[256]  # byte -> the letter after the backslash, or 0
 
@@ -223,7 +231,8 @@ cdef class TextEncoder(_Encoder):
                  columns=None) -> None:
         self._setup(ncolumns, columns)
         self._format = "text"
-        self._delimiter = check_copy_option("delimiter", delimiter).encode()[0]
+        self._delimiter_text = check_copy_option("delimiter", delimiter)
+        self._delimiter = self._delimiter_text.encode()[0]
         self._null = check_copy_option("null", null, allow_empty=True).encode()
         memset(self._escape, 0, 256)
         self._escape[<unsigned char>b'\\'] = b'\\'
@@ -235,23 +244,29 @@ cdef class TextEncoder(_Encoder):
 
     cdef int _encode(self, WriteBuffer buf, object values, Py_ssize_t* failed) except -1:
         cdef Py_ssize_t n = _seq_size(values)
-        cdef Py_ssize_t i, j, size
+        cdef Py_ssize_t i, j, size, field_start
         cdef const char* data
         cdef char scratch[40]
         cdef char* out
         cdef unsigned char c
-        cdef object owner
+        cdef object owner, field
+        cdef const char* null = PyBytes_AS_STRING(self._null)
+        cdef Py_ssize_t null_size = PyBytes_GET_SIZE(self._null)
         for i in range(n):
             if i:
                 buf._grow(1)[0] = self._delimiter
                 buf._len += 1
             v = _seq_item(values, i)
             if v is None:
-                _write_raw(buf, PyBytes_AS_STRING(self._null), PyBytes_GET_SIZE(self._null))
+                _write_raw(buf, null, null_size)
                 continue
             failed[0] = i
             owner = _text_value(v, &data, &size, scratch)
-            failed[0] = -1
+            if owner is _MISSING:
+                failed[0] = -1
+                _write_raw(buf, null, null_size)
+                continue
+            field_start = buf._len
             out = buf._grow(size * 2)
             for j in range(size):
                 c = <unsigned char>data[j]
@@ -263,6 +278,15 @@ cdef class TextEncoder(_Encoder):
                     out[0] = <char>c
                     out += 1
             buf._len = out - buf._data
+            if (buf._len - field_start == null_size
+                    and memcmp(buf._data + field_start, null, null_size) == 0):
+                # the server would read it as NULL: it compares before unescaping
+                buf._len = field_start
+                field = unnull_text_field(PyUnicode_DecodeUTF8(data, size, NULL),
+                                          self._delimiter_text)
+                data = PyUnicode_AsUTF8AndSize(field, &size)
+                _write_raw(buf, data, size)
+            failed[0] = -1
         buf._grow(1)[0] = b'\n'
         buf._len += 1
         return 0
@@ -306,6 +330,9 @@ cdef class CsvEncoder(_Encoder):
             failed[0] = i
             owner = _text_value(v, &data, &size, scratch)
             failed[0] = -1
+            if owner is _MISSING:
+                _write_raw(buf, PyBytes_AS_STRING(self._null), null_size)
+                continue
             quoted = (
                 (size == null_size and memcmp(data, PyBytes_AS_STRING(self._null), size) == 0)
                 or (size == 2 and data[0] == b'\\' and data[1] == b'.')
