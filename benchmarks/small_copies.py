@@ -41,7 +41,9 @@ def _rows(n: int) -> list[tuple[Any, ...]]:
     ]
 
 
-def peers(dsn: str) -> dict[str, tuple[Callable[[list[Any]], None], Callable[[], None]]]:
+def peers(
+    dsn: str,
+) -> dict[str, tuple[Callable[[list[Any]], None], Callable[[], None]]]:
     """name -> (copy one batch, close)."""
     out: dict[str, tuple[Callable[[list[Any]], None], Callable[[], None]]] = {}
     conn = pcf.connect(dsn)
@@ -130,9 +132,13 @@ def main() -> None:
             close()
         with pcf.connect(dsn) as admin:
             admin.execute(f"DROP TABLE {TABLE}")
-    print(f"pgcopy_fast {pcf.__version__} ({pcf.__impl__}); µs per call, median of {args.repeat}")
+    print(
+        f"pgcopy_fast {pcf.__version__} ({pcf.__impl__}); µs per call, median of {args.repeat}"
+    )
     print()
-    header = "| peer | " + " | ".join(f"{s} rows wall | {s} rows CPU" for s in sizes) + " |"
+    header = (
+        "| peer | " + " | ".join(f"{s} rows wall | {s} rows CPU" for s in sizes) + " |"
+    )
     print(header)
     print("|---|" + "---:|---:|" * len(sizes))
     for name in found:

@@ -27,6 +27,7 @@ from decimal import Decimal as _Decimal
 from . import _codecs_py
 from ._values import got as _got, plain as _plain, shown as _shown
 from .options import DEFAULT_OPTIONS as _DEFAULT_OPTIONS
+from .options import default_loads as _DEFAULT_LOADS
 from .pgtypes import OIDS as _OIDS
 
 import_datetime()
@@ -1033,6 +1034,10 @@ cdef object _dec_json(const char* p, Py_ssize_t n, object state):
         # orjson parses (and validates) bytes itself: a view spares the copy
         # into a str, and it keeps no reference to it.
         return st[0](PyMemoryView_FromMemory(<char*>p, n, PyBUF_READ))
+    if st[0] is _DEFAULT_LOADS:
+        # our wrapper takes bytes too; a copy, since it may keep a reference
+        # (in a traceback) longer than the buffer lives
+        return st[0](PyBytes_FromStringAndSize(p, n))
     return st[0](PyUnicode_DecodeUTF8(p, n, NULL))
 
 

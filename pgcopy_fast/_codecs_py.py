@@ -21,7 +21,7 @@ from typing import Any
 
 from ._values import got, plain
 from ._values import shown as _shown
-from .options import CodecOptions
+from .options import CodecOptions, default_loads
 from .pgtypes import OIDS
 
 _ORJSON_LOADS: Any
@@ -801,8 +801,8 @@ def _make_dec_json(options: CodecOptions, jsonb: bool) -> Decode:
             if not raw or raw[0] != 1:
                 raise ValueError(f"unsupported jsonb version {raw[:1]!r}")
             raw = raw[1:]
-        if loads is _ORJSON_LOADS:
-            return loads(raw)  # orjson validates UTF-8 itself (both twins do this)
+        if loads is _ORJSON_LOADS or loads is default_loads:
+            return loads(raw)  # they validate UTF-8 themselves (both twins do this)
         return loads(raw.decode())
 
     loads = options.json_loads

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from . import _values
+
 __all__ = [
     "Error",
     "InterfaceError",
@@ -174,7 +176,7 @@ def encode_error(
 ) -> EncodeError:
     """The EncodeError for a value that failed; both kernel twins use it."""
     target = pg_type if pg_type is not None else f"COPY {fmt} format"
-    value_type = type(value).__name__
+    value_type = _values.type_name(value)  # numpy.bool_, not a second "bool"
     err = EncodeError(
         f"row {row_index}, column {column!r}: cannot encode {value_type} "
         f"as {target}: {cause}",

@@ -43,7 +43,7 @@ def _plain(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, uuid.UUID):
         return str(value)
-    plain = _values.plain(value) if hasattr(_values, "plain") else value
+    plain = _values.plain(value)
     if plain is not value:
         return plain
     raise TypeError(f"Type is not JSON serializable: {type(value).__name__}")
@@ -114,11 +114,16 @@ try:  # orjson is several times faster; the stdlib serves where it has no wheel
 
         Integers beyond 64 bits stay exact ints, as with the stdlib alone.
         """
-        if isinstance(data, str):
-            if _LONG_NUMBER_TEXT.search(data) is None:
+        long = (
+            _LONG_NUMBER_TEXT.search(data)
+            if isinstance(data, str)
+            else _LONG_NUMBER_BYTES.search(data)
+        )
+        if long is None:
+            try:
                 return orjson.loads(data)
-        elif _LONG_NUMBER_BYTES.search(data) is None:
-            return orjson.loads(data)
+            except orjson.JSONDecodeError:
+                pass  # what orjson refuses (1E400), the stdlib may read
         return stdlib_loads(data)
 
 except ImportError:  # pragma: no cover - depends on the environment

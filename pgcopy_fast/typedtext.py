@@ -38,8 +38,6 @@ Render = Callable[[Any], str]
 
 _CHUNK_ROWS = 512
 
-_plain: Callable[[Any], Any] = getattr(_values, "plain", lambda v: v)
-
 
 class _JsonText(str):
     """JSON text as the binary decoder found it (rendered as it is)."""
@@ -103,7 +101,6 @@ def _renderer(typname: str, options: CodecOptions) -> Render:
     if typname.startswith("_"):
         element = _renderer(typname[1:], options)
         return lambda value: array_text(value, element)
-    utc = datetime.timezone.utc
     if typname == "bool":
         return lambda v: "t" if v else "f"
     if typname in ("int2", "int4", "int8", "oid"):
@@ -119,19 +116,9 @@ def _renderer(typname: str, options: CodecOptions) -> Render:
             options, datetime.date.min, datetime.date.max, datetime.date.isoformat
         )
     if typname == "timestamp":
-        return _special(
-            options,
-            datetime.datetime.min,
-            datetime.datetime.max,
-            lambda v: v.isoformat(sep=" "),
-        )
+        return lambda micros: _timestamp_text(micros, "")
     if typname == "timestamptz":
-        return _special(
-            options,
-            datetime.datetime.min.replace(tzinfo=utc),
-            datetime.datetime.max.replace(tzinfo=utc),
-            lambda v: v.isoformat(sep=" "),
-        )
+        return lambda micros: _timestamp_text(micros, "+00")
     if typname in ("time", "timetz"):
         return datetime.time.isoformat
     if typname == "interval":
@@ -142,6 +129,48 @@ def _renderer(typname: str, options: CodecOptions) -> Render:
 
 def _decode_options(options: CodecOptions) -> CodecOptions:
     return replace(options, interval_tuple=True, json_loads=_raw_json)
+
+
+# Timestamps are decoded as their int8 microseconds and written from them,
+# since a value the server takes may have no Python datetime (an aware
+# datetime of year 1 that is BC in UTC, or one of year 9999 past it).
+_AS_MICROS = {"timestamp": "int8", "timestamptz": "int8"}
+_INT64_MAX = (1 << 63) - 1
+_PG_EPOCH = datetime.date(2000, 1, 1).toordinal()
+_CYCLE_DAYS = 146097  # 400 Gregorian years
+_MAX_ORDINAL = datetime.date.max.toordinal()
+
+
+def _decode_type(typname: str) -> str:
+    if typname.startswith("_"):
+        return "_" + _decode_type(typname[1:])
+    return _AS_MICROS.get(typname, typname)
+
+
+def _timestamp_text(micros: int, zone: str) -> str:
+    if micros == _INT64_MAX:
+        return "infinity"
+    if micros == -_INT64_MAX - 1:
+        return "-infinity"
+    days, rem = divmod(micros, 86_400_000_000)
+    ordinal, shift = _PG_EPOCH + days, 0
+    # datetime.date spans years 1..9999: move by whole 400-year cycles.
+    while ordinal < 1:
+        ordinal, shift = ordinal + _CYCLE_DAYS, shift + 400
+    while ordinal > _MAX_ORDINAL:
+        ordinal, shift = ordinal - _CYCLE_DAYS, shift - 400
+    day = datetime.date.fromordinal(ordinal)
+    year = day.year - shift
+    era = ""
+    if year <= 0:
+        year, era = 1 - year, " BC"
+    seconds, us = divmod(rem, 1_000_000)
+    minutes, ss = divmod(seconds, 60)
+    hh, mm = divmod(minutes, 60)
+    return (
+        f"{year:04d}-{day.month:02d}-{day.day:02d} {hh:02d}:{mm:02d}:{ss:02d}"
+        f".{us:06d}{zone}{era}"
+    )
 
 
 class TypedTextEncoder:
@@ -171,7 +200,9 @@ class TypedTextEncoder:
             labels = [columns[i] if columns else i for i in self._typed]
             oids = [element_oids[i] for i in self._typed] if element_oids else None
             self._check = _core.BinaryEncoder(sub_types, labels, opts, oids)
-            self._decoder = _core.BinaryDecoder(sub_types, _decode_options(opts))
+            self._decoder = _core.BinaryDecoder(
+                [_decode_type(t) for t in sub_types], _decode_options(opts)
+            )
             self._render = [_renderer(t, opts) for t in sub_types]
             self._scratch = _core.WriteBuffer()
             self._started = False
@@ -213,7 +244,7 @@ class TypedTextEncoder:
                     target[i] = None if value is None else fn(value)
         for target in out:
             for i in self._untyped:
-                target[i] = _plain(target[i])
+                target[i] = _values.plain(target[i])
         # A row that failed the shape checks goes through as it is, so the
         # framing encoder raises its own error for it at the right index.
         return out + rows[len(good) :]

@@ -15,6 +15,7 @@ import os
 import shutil
 import types
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from pgsetup import TLSFiles, create_roles_sql, server_options
@@ -33,6 +34,20 @@ except ImportError:
     core_c = None
 
 TWINS = {"c": core_c, "py": core_py}
+
+
+def require(module: str) -> Any:
+    """Import an optional test dependency: skip without it, but fail under CI.
+
+    Under CI a missing driver or data library would hide the tests that
+    need it, so there it is a failure, never a skip.
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        if IN_CI:
+            pytest.fail(f"{module} is needed by the tests under CI: {exc}")
+        pytest.skip(f"{module} is not installed", allow_module_level=True)
 
 
 @pytest.fixture(params=["c", "py"], autouse=True)

@@ -10,14 +10,15 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from conftest import require
 
 import pgcopy_fast as pcf
 from pgcopy_fast.conninfo import resolve
 
-psycopg = pytest.importorskip("psycopg")
-psycopg2 = pytest.importorskip("psycopg2")
-asyncpg = pytest.importorskip("asyncpg")
-sqlalchemy = pytest.importorskip("sqlalchemy")
+psycopg = require("psycopg")
+psycopg2 = require("psycopg2")
+asyncpg = require("asyncpg")
+sqlalchemy = require("sqlalchemy")
 
 UTC = dt.timezone.utc
 ROWS = [
@@ -181,7 +182,7 @@ def _django_model() -> Any:
 def test_django_connection_models_and_dicts(
     pg_server, conn: pcf.Connection, table: str
 ) -> None:
-    django = pytest.importorskip("django")
+    django = require("django")
     from django.conf import settings
 
     host, port, user, db = _parts(pg_server)

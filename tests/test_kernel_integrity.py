@@ -16,17 +16,13 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from conftest import core_c, core_py
+from conftest import core_c, core_py, require
 
 import pgcopy_fast as pcf
 
-try:
-    import numpy as np
-except ImportError:  # pragma: no cover - depends on the environment
-    np = None
+np = require("numpy")
 
 twins = pytest.mark.skipif(core_c is None, reason="compiled twin not built")
-needs_numpy = pytest.mark.skipif(np is None, reason="numpy is not installed")
 
 
 def encode(core: types.ModuleType, encoder: Any, rows: list[Any]) -> bytes:
@@ -173,7 +169,6 @@ def _missing_values() -> list[Any]:
     return [*values, pd.NaT, pd.NA]
 
 
-@needs_numpy
 @pytest.mark.parametrize("fmt", ["binary", "text", "csv"])
 def test_missing_values_are_null_in_every_codec(
     utc_conn: pcf.Connection, impl: types.ModuleType, fmt: str
@@ -238,7 +233,6 @@ def _numpy_cases() -> list[tuple[str, Any, str]]:
     ]
 
 
-@needs_numpy
 @pytest.mark.parametrize("fmt", ["binary", "text", "csv"])
 def test_numpy_scalars_are_the_values_they_hold(
     utc_conn: pcf.Connection, impl: types.ModuleType, fmt: str
@@ -260,7 +254,6 @@ def test_numpy_scalars_are_the_values_they_hold(
     assert list(got) == [text for _, _, text in cases]
 
 
-@needs_numpy
 def test_a_nat_inside_an_array_is_a_null_element(
     utc_conn: pcf.Connection, impl: types.ModuleType
 ) -> None:
@@ -279,7 +272,6 @@ def test_a_nat_inside_an_array_is_a_null_element(
         assert b"".join(iter(out.read, None)) == data
 
 
-@needs_numpy
 @pytest.mark.parametrize(
     ("pg_type", "value", "message"),
     [
@@ -319,7 +311,6 @@ def test_numpy_values_that_do_not_fit_name_their_type(
     assert conn.execute("SELECT count(*) FROM bad").rows == [("0",)]
 
 
-@needs_numpy
 def test_sub_microsecond_digits_are_an_error_in_text_too(
     impl: types.ModuleType,
 ) -> None:
@@ -331,9 +322,8 @@ def test_sub_microsecond_digits_are_an_error_in_text_too(
     ) == (b"2024-01-01 00:00:00.500000\n")
 
 
-@needs_numpy
 def test_pandas_values(utc_conn: pcf.Connection, impl: types.ModuleType) -> None:
-    pd = pytest.importorskip("pandas")
+    pd = require("pandas")
     conn = utc_conn
     conn.execute("CREATE TEMP TABLE pv (t timestamptz, d date, i interval, n int8)")
     rows = [

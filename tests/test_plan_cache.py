@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from conftest import require
 
 import pgcopy_fast as pcf
 
@@ -146,7 +147,7 @@ def test_async_connection(pg_server: Any, other: Any) -> None:
 
 
 def test_psycopg_adapter(pg_server: Any, other: Any) -> None:
-    psycopg = pytest.importorskip("psycopg")
+    psycopg = require("psycopg")
     with psycopg.connect(pg_server.dsn, autocommit=True) as pconn:
         pconn.execute("DROP TABLE IF EXISTS pc_pg; CREATE TABLE pc_pg (v int8)")
         pcf.copy_records(pconn, "pc_pg", [(1,)])
