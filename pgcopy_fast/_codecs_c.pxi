@@ -27,7 +27,11 @@ from decimal import Decimal as _Decimal
 from . import _codecs_py
 from ._values import got as _got, plain as _plain, shown as _shown
 from .options import DEFAULT_OPTIONS as _DEFAULT_OPTIONS
+from .options import default_dumps as _DEFAULT_DUMPS
 from .options import default_loads as _DEFAULT_LOADS
+from .options import refuse_nonfinite as _refuse_nonfinite
+from .options import stdlib_dumps as _stdlib_dumps
+from .options import stdlib_loads as _stdlib_loads
 from .pgtypes import OIDS as _OIDS
 
 import_datetime()
@@ -59,8 +63,12 @@ cdef extern from "Python.h":
 try:
     import orjson as _orjson_mod
     _ORJSON_LOADS = _orjson_mod.loads
+    _ORJSON_DUMPS = _orjson_mod.dumps
+    _ORJSON_ERROR = _orjson_mod.JSONDecodeError
 except ImportError:  # pragma: no cover - depends on the environment
     _ORJSON_LOADS = None
+    _ORJSON_DUMPS = None
+    _ORJSON_ERROR = None
 cdef str _ATTR_INT = "int"
 cdef str _ATTR_IS_SAFE = "is_safe"
 cdef object _UUID_SAFE_UNKNOWN = _uuid_mod.SafeUUID.unknown
@@ -650,6 +658,16 @@ cdef int _enc_json(WriteBuffer buf, object v, object state) except -1:
         v = raw
     if st[1] and isinstance(v, str):
         raw = v
+    elif st[0] is _DEFAULT_DUMPS and _ORJSON_DUMPS is not None:
+        # default_dumps without its Python frame (the same answers)
+        try:
+            raw = _ORJSON_DUMPS(v)
+        except TypeError:
+            raw = _stdlib_dumps(v)
+        else:
+            # bytes objects end in a NUL, and orjson escapes any inside
+            if strstr(PyBytes_AS_STRING(raw), b"null") != NULL:
+                _refuse_nonfinite(v)
     else:
         raw = st[0](v)
     if isinstance(raw, str):
@@ -1022,6 +1040,18 @@ cdef object _dec_uuid(const char* p, Py_ssize_t n, object state):
     return value
 
 
+cdef bint _long_digit_run(const char* p, Py_ssize_t n) noexcept:
+    cdef Py_ssize_t i, run = 0
+    for i in range(n):
+        if 48 <= p[i] <= 57:
+            run += 1
+            if run >= 19:
+                return True
+        else:
+            run = 0
+    return False
+
+
 cdef object _dec_json(const char* p, Py_ssize_t n, object state):
     # state: (json_loads, jsonb)
     cdef tuple st = <tuple>state
@@ -1035,9 +1065,14 @@ cdef object _dec_json(const char* p, Py_ssize_t n, object state):
         # into a str, and it keeps no reference to it.
         return st[0](PyMemoryView_FromMemory(<char*>p, n, PyBUF_READ))
     if st[0] is _DEFAULT_LOADS:
-        # our wrapper takes bytes too; a copy, since it may keep a reference
-        # (in a traceback) longer than the buffer lives
-        return st[0](PyBytes_FromStringAndSize(p, n))
+        # default_loads without its Python frame (the same answers): orjson
+        # unless a run of 19 digits might be an integer past 64 bits
+        if _ORJSON_LOADS is not None and not _long_digit_run(p, n):
+            try:
+                return _ORJSON_LOADS(PyMemoryView_FromMemory(<char*>p, n, PyBUF_READ))
+            except _ORJSON_ERROR:
+                pass  # what orjson refuses (1E400), the stdlib may read
+        return _stdlib_loads(PyBytes_FromStringAndSize(p, n))
     return st[0](PyUnicode_DecodeUTF8(p, n, NULL))
 
 

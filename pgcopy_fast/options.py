@@ -26,6 +26,7 @@ __all__ = [
     "default_loads",
     "stdlib_dumps",
     "stdlib_loads",
+    "refuse_nonfinite",
 ]
 
 # Integers past 64 bits: orjson refuses to dump them and loads them as
@@ -78,6 +79,15 @@ def stdlib_loads(data: str | bytes | bytearray | memoryview) -> Any:
     return json.loads(data)
 
 
+def refuse_nonfinite(value: Any) -> None:
+    """Raise ValueError if a value holds a NaN or infinite float.
+
+    For output in which orjson may have written such a float as ``null``.
+    """
+    if _nonfinite(value):
+        raise ValueError(_NONFINITE)
+
+
 def _nonfinite(value: Any) -> bool:
     if isinstance(value, float):
         return not math.isfinite(value)
@@ -105,8 +115,8 @@ try:  # orjson is several times faster; the stdlib serves where it has no wheel
             out: bytes = orjson.dumps(value)
         except TypeError:
             return stdlib_dumps(value)
-        if b"null" in out and _nonfinite(value):
-            raise ValueError(_NONFINITE)
+        if b"null" in out:
+            refuse_nonfinite(value)
         return out
 
     def default_loads(data: str | bytes | bytearray | memoryview) -> Any:
