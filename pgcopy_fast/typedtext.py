@@ -26,7 +26,7 @@ from dataclasses import replace
 from itertools import islice
 from typing import Any
 
-from . import _core, _values
+from . import _core
 from ._values import float_text
 from .errors import DecodeError
 from .options import DEFAULT_OPTIONS, CodecOptions
@@ -193,7 +193,6 @@ class TypedTextEncoder:
         self._ncolumns = len(types)
         binary = _core.binary_types()
         self._typed = [i for i, t in enumerate(types) if t in binary]
-        self._untyped = [i for i, t in enumerate(types) if t not in binary]
         self._check: Any = None
         if self._typed:
             sub_types = [types[i] for i in self._typed]
@@ -242,9 +241,8 @@ class TypedTextEncoder:
             for target, values in zip(out, decoded, strict=True):
                 for i, fn, value in zip(typed, render, values, strict=True):
                     target[i] = None if value is None else fn(value)
-        for target in out:
-            for i in self._untyped:
-                target[i] = _values.plain(target[i])
+        # Untyped columns (no binary codec) go as they are: the framing
+        # encoder renders them by Python type, numpy and pandas values too.
         # A row that failed the shape checks goes through as it is, so the
         # framing encoder raises its own error for it at the right index.
         return out + rows[len(good) :]
