@@ -12,7 +12,8 @@ old type land in a column of the new one (an int8 ``1`` read as a float8
 is ``5e-324``).  Each copy therefore carries its own check, in the same
 query string as the COPY, so it costs no round trip:
 
-    LOCK TABLE t IN ROW EXCLUSIVE MODE; SELECT attname, atttypid ...; COPY ...
+    LOCK TABLE t IN ROW EXCLUSIVE MODE;
+    SELECT array_agg(ARRAY[attname, atttypid]) ...; COPY ...
 
 The lock is the one COPY takes anyway, taken first so that nothing can
 change the table between the check and the copy; the check's answer is
@@ -120,7 +121,7 @@ class CopyPlan:
     @property
     def options(self) -> str:
         """The COPY options clause."""
-        return "(FORMAT binary)" if self.types is not None else "(FORMAT text)"
+        return f"(FORMAT {self.format})"
 
     @property
     def column_types(self) -> tuple[str, ...]:
