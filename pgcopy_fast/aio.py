@@ -471,16 +471,7 @@ class AsyncConnection(BaseConnection):
             key, plan = await arun_program(self, program)
             before: list[Result] = []
             try:
-                cp = await self.copy_in(
-                    plan.checked_sql("in"),
-                    plan.column_types,
-                    format=plan.format,
-                    threshold=threshold,
-                    columns=plan.columns,
-                    options=options,
-                    element_oids=plan.element_oids,
-                    results=before,
-                )
+                cp = await self.copy_in(**plan.copy_in_args(threshold, options, before))
             except DatabaseError:
                 forget(self, key)
                 if _replannable(plan, self.transaction_status):
@@ -537,30 +528,20 @@ class AsyncConnection(BaseConnection):
         for _ in range(MAX_REPLANS):
             before: list[Result] = []
             try:
-                out = await self.copy_out(
-                    plan.checked_sql("out"),
-                    plan.column_types,
-                    format=plan.format,
-                    options=options,
-                    delimiters=plan.delimiters,
-                    results=before,
-                )
+                out = await self.copy_out(**plan.copy_out_args(options, before))
             except DatabaseError:
-                if key is None:
+                if key is not None:
+                    forget(self, key)
+                if key is None or not _replannable(plan, self.transaction_status):
                     raise
+            else:
+                if plan.current(before):
+                    async with out:
+                        async for row in out:
+                            yield row
+                    return
+                await out.close()  # read and dropped undecoded: the types were stale
                 forget(self, key)
-                if not _replannable(plan, self.transaction_status):
-                    raise
-                program = plan_table_program(self, *key_table(key))
-                key, plan = await arun_program(self, program)
-                continue
-            if plan.current(before):
-                async with out:
-                    async for row in out:
-                        yield row
-                return
-            await out.close()  # read and dropped undecoded: the types were stale
-            forget(self, key)
             program = plan_table_program(self, *key_table(key))
             key, plan = await arun_program(self, program)
         raise InterfaceError("the table kept changing while its copy was planned")

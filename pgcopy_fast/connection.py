@@ -437,16 +437,7 @@ class Connection(BaseConnection):
             key, plan = plan_table(self, table, columns)
             before: list[Result] = []
             try:
-                cp = self.copy_in(
-                    plan.checked_sql("in"),
-                    plan.column_types,
-                    format=plan.format,
-                    threshold=threshold,
-                    columns=plan.columns,
-                    options=options,
-                    element_oids=plan.element_oids,
-                    results=before,
-                )
+                cp = self.copy_in(**plan.copy_in_args(threshold, options, before))
             except DatabaseError:
                 forget(self, key)
                 if _replannable(plan, self.transaction_status):
@@ -507,26 +498,17 @@ class Connection(BaseConnection):
         for _ in range(MAX_REPLANS):
             before: list[Result] = []
             try:
-                out = self.copy_out(
-                    plan.checked_sql("out"),
-                    plan.column_types,
-                    format=plan.format,
-                    options=options,
-                    delimiters=plan.delimiters,
-                    results=before,
-                )
+                out = self.copy_out(**plan.copy_out_args(options, before))
             except DatabaseError:
-                if key is None:
+                if key is not None:
+                    forget(self, key)
+                if key is None or not _replannable(plan, self.transaction_status):
                     raise
+            else:
+                if plan.current(before):
+                    return _rows_of(out)
+                out.close()  # read and dropped undecoded: the types were stale
                 forget(self, key)
-                if not _replannable(plan, self.transaction_status):
-                    raise
-                key, plan = plan_table(self, *key_table(key))
-                continue
-            if plan.current(before):
-                return _rows_of(out)
-            out.close()  # read and dropped undecoded: the types were stale
-            forget(self, key)
             key, plan = plan_table(self, *key_table(key))
         raise InterfaceError("the table kept changing while its copy was planned")
 

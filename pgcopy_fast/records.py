@@ -106,8 +106,8 @@ class CopyPlan:
     types: tuple[str, ...] | None
     element_oids: tuple[int | None, ...]
     typnames: tuple[str, ...]
-    codecs: tuple[str | None, ...] = ()
-    delimiters: tuple[str, ...] = ()
+    codecs: tuple[str | None, ...]
+    delimiters: tuple[str, ...]
     table: str | None = None
     fingerprint: str | None = None
     check_sql: str = ""
@@ -130,13 +130,38 @@ class CopyPlan:
         For a text-format copy this types every column the codecs know, so
         the fallback stores and returns what the binary path would.
         """
-        if self.types is not None:
-            return self.types
-        codecs = self.codecs or (None,) * len(self.typnames)
         return tuple(
             c if c is not None else t
-            for c, t in zip(codecs, self.typnames, strict=True)
+            for c, t in zip(self.codecs, self.typnames, strict=True)
         )
+
+    def copy_in_args(
+        self, threshold: int, options: CodecOptions | None, results: list[Result]
+    ) -> dict[str, Any]:
+        """The arguments of ``copy_in`` for this plan (both connection kinds)."""
+        return {
+            "sql": self.checked_sql("in"),
+            "types": self.column_types,
+            "format": self.format,
+            "threshold": threshold,
+            "columns": self.columns,
+            "options": options,
+            "element_oids": self.element_oids,
+            "results": results,
+        }
+
+    def copy_out_args(
+        self, options: CodecOptions | None, results: list[Result]
+    ) -> dict[str, Any]:
+        """The arguments of ``copy_out`` for this plan (both connection kinds)."""
+        return {
+            "sql": self.checked_sql("out"),
+            "types": self.column_types,
+            "format": self.format,
+            "options": options,
+            "delimiters": self.delimiters,
+            "results": results,
+        }
 
     def text_encoder(self, options: CodecOptions | None) -> TypedTextEncoder:
         """The typed text encoder of a fallback copy (driver adapters)."""
@@ -204,17 +229,22 @@ def plan_table(conn: Connection, table: Any, columns: Any) -> tuple[Any, CopyPla
     return result
 
 
-def plan_table_program(conn: Any, table: Any, columns: Any) -> Program:
+def plan_table_program(
+    conn: Any, table: Any, columns: Any, *, validate: bool = False
+) -> Program:
     """The catalog program of :func:`plan_table` (any connection kind).
 
     A cached plan is returned as it is: the copy must check it (the
-    plan's :meth:`CopyPlan.checked_sql`).
+    plan's :meth:`CopyPlan.checked_sql`).  With ``validate``, a cached plan
+    is checked first, by a query of its own.
     """
     schema, name = parse_table(table)
     cols = check_columns(columns)
     key = ("table", schema, name, cols)
     cache = _cache(conn)
     plan = cache.get(key)
+    if plan is not None and validate and not plan.current([(yield plan.check_sql)]):
+        plan = None
     if plan is None:
         rows = (yield columns_sql(conn, schema, name)).rows
         plan = yield from _build(conn, rows, schema, name, cols)
@@ -223,24 +253,13 @@ def plan_table_program(conn: Any, table: Any, columns: Any) -> Program:
 
 
 def validated_plan_program(conn: Any, table: Any, columns: Any) -> Program:
-    """Like :func:`plan_table_program`, but a cached plan is checked first.
+    """:func:`plan_table_program` with a cached plan checked first.
 
     For drivers that cannot send the check with the COPY: one query just
     before it (which a concurrent ``ALTER TABLE`` could still slip behind;
     inside a transaction that has already locked the table it cannot).
     """
-    schema, name = parse_table(table)
-    cols = check_columns(columns)
-    key = ("table", schema, name, cols)
-    cache = _cache(conn)
-    plan = cache.get(key)
-    if plan is not None:
-        if plan.current([(yield plan.check_sql)]):
-            return key, plan
-    rows = (yield columns_sql(conn, schema, name)).rows
-    plan = yield from _build(conn, rows, schema, name, cols)
-    cache[key] = replace(plan, fresh=False)
-    return key, plan
+    return plan_table_program(conn, table, columns, validate=True)
 
 
 def _build(conn: Any, rows: Any, schema: str | None, name: str, cols: Any) -> Program:

@@ -13,13 +13,13 @@ import ipaddress
 import re
 import struct
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 from .options import DEFAULT_OPTIONS, CodecOptions
 
-__all__ = ["text_row_converter", "text_parser", "parse_array"]
+__all__ = ["text_parser", "parse_array"]
 
 Parse = Callable[[str], Any]
 
@@ -228,18 +228,3 @@ def text_parser(
     if typname == "interval":
         return _interval_parser(options)
     return _str
-
-
-def text_row_converter(
-    typnames: Sequence[str], options: CodecOptions = DEFAULT_OPTIONS
-) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
-    """A function converting one text-format row (str | None) to Python values."""
-    parsers = [text_parser(name, options) for name in typnames]
-
-    def convert(row: tuple[Any, ...]) -> tuple[Any, ...]:
-        return tuple(
-            None if value is None else parse(value)
-            for parse, value in zip(parsers, row, strict=True)
-        )
-
-    return convert
