@@ -36,6 +36,23 @@ except ImportError:
 TWINS = {"c": core_c, "py": core_py}
 
 
+#: For tests that compare the two twins: without the compiled one they skip,
+#: except under CI, where the missing twin must fail them.
+both_twins = pytest.mark.skipif(
+    core_c is None and not IN_CI, reason="compiled twin not built"
+)
+
+
+def encode(core: types.ModuleType, encoder: Any, rows: list[Any]) -> bytes:
+    """A whole stream (header, rows, trailer) from one of ``core``'s encoders."""
+    buf = core.WriteBuffer()
+    encoder.header(buf)
+    for row in rows:
+        encoder.encode_row(buf, row)
+    encoder.trailer(buf)
+    return bytes(buf.getvalue())
+
+
 def require(module: str) -> Any:
     """Import an optional test dependency: skip without it, but fail under CI.
 

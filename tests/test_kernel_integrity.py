@@ -16,22 +16,11 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from conftest import core_c, core_py, require
+from conftest import both_twins, core_c, core_py, encode, require
 
 import pgcopy_fast as pcf
 
 np = require("numpy")
-
-twins = pytest.mark.skipif(core_c is None, reason="compiled twin not built")
-
-
-def encode(core: types.ModuleType, encoder: Any, rows: list[Any]) -> bytes:
-    buf = core.WriteBuffer()
-    encoder.header(buf)
-    for row in rows:
-        encoder.encode_row(buf, row)
-    encoder.trailer(buf)
-    return bytes(buf.getvalue())
 
 
 def outcome(core: types.ModuleType, make: Any, rows: list[Any]) -> Any:
@@ -544,7 +533,7 @@ def _parity_cases() -> list[tuple[list[str], tuple[Any, ...]]]:
     ]
 
 
-@twins
+@both_twins
 @pytest.mark.parametrize("case", range(len(_parity_cases())))
 def test_twins_encode_pandas_and_numpy_identically(case: int) -> None:
     names, row = _parity_cases()[case]

@@ -7,7 +7,7 @@ import types
 from typing import Any
 
 import pytest
-from conftest import core_c, core_py
+from conftest import core_c, core_py, encode
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -24,15 +24,6 @@ ALL_BINARY = [
     "text",
     "bytea",
 ]
-
-
-def encode(core: types.ModuleType, encoder: Any, rows: list[Any]) -> bytes:
-    buf = core.WriteBuffer()
-    encoder.header(buf)
-    for row in rows:
-        encoder.encode_row(buf, row)
-    encoder.trailer(buf)
-    return bytes(buf.getvalue())
 
 
 def test_text_escapes_specials_and_writes_null(impl: types.ModuleType) -> None:
