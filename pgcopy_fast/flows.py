@@ -68,6 +68,29 @@ class Result:
     rows: list[tuple[str | None, ...]] = field(default_factory=list)
 
 
+class _Statements:
+    """Builds the Result of each statement from its row and completion events."""
+
+    __slots__ = ("columns", "rows")
+
+    def __init__(self) -> None:
+        self.columns: list[tuple[str, int]] = []
+        self.rows: list[tuple[str | None, ...]] = []
+
+    def take(self, event: DataRow | RowDescription | CommandComplete) -> Result | None:
+        """Take one event; the statement's Result once it is complete."""
+        if isinstance(event, DataRow):
+            self.rows.append(event.values)
+            return None
+        if isinstance(event, RowDescription):
+            self.columns = [(c.name, c.type_oid) for c in event.columns]
+            self.rows = []
+            return None
+        done = Result(event.tag, event.rowcount, self.columns, self.rows)
+        self.columns, self.rows = [], []
+        return done
+
+
 def next_event(proto: ClientProtocol) -> Generator[_Recv, bytes | None, Event]:
     """Flow step: the next event, receiving as many bytes as it takes."""
     while True:
@@ -121,18 +144,13 @@ def query_flow(
     yield proto.query(sql)
     result = Result()
     error: Error | None = None
-    columns: list[tuple[str, int]] = []
-    rows: list[tuple[str | None, ...]] = []
+    statements = _Statements()
     while True:
         event = yield from next_event(proto)
-        if isinstance(event, DataRow):
-            rows.append(event.values)
-        elif isinstance(event, RowDescription):
-            columns = [(c.name, c.type_oid) for c in event.columns]
-            rows = []
-        elif isinstance(event, CommandComplete):
-            result = Result(event.tag, event.rowcount, columns, rows)
-            columns, rows = [], []
+        if isinstance(event, DataRow | RowDescription | CommandComplete):
+            done = statements.take(event)
+            if done is not None:
+                result = done
         elif isinstance(event, EmptyQueryResponse):
             result = Result()
         elif isinstance(event, ErrorResponse):
@@ -191,8 +209,7 @@ def copy_start_flow(
     wanted = CopyInResponse if direction == "in" else CopyOutResponse
     yield proto.query(sql)
     error: Error | None = None
-    columns: list[tuple[str, int]] = []
-    rows: list[tuple[str | None, ...]] = []
+    statements = _Statements()
     while True:
         event = yield from next_event(proto)
         if isinstance(event, wanted) and error is None:
@@ -219,15 +236,10 @@ def copy_start_flow(
         elif isinstance(event, ReadyForQuery):
             kind = "FROM STDIN" if direction == "in" else "TO STDOUT"
             raise error or InterfaceError(f"the statement did not start a COPY {kind}")
-        elif isinstance(event, DataRow):
-            rows.append(event.values)
-        elif isinstance(event, RowDescription):
-            columns = [(c.name, c.type_oid) for c in event.columns]
-            rows = []
-        elif isinstance(event, CommandComplete):
-            if results is not None:
-                results.append(Result(event.tag, event.rowcount, columns, rows))
-            columns, rows = [], []
+        elif isinstance(event, DataRow | RowDescription | CommandComplete):
+            done = statements.take(event)
+            if done is not None and results is not None:
+                results.append(done)
         elif isinstance(event, EmptyQueryResponse):
             pass
         elif isinstance(event, CopyData | CopyDone):
