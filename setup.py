@@ -38,9 +38,13 @@ def extensions():
     return cythonize(
         [
             Extension(
-                "pgcopy_fast._core_c",
-                ["pgcopy_fast/_core_c.pyx"],
-                depends=["pgcopy_fast/_rows_c.pxi", "pgcopy_fast/_codecs_c.pxi"],
+                "pgcopy_fast.kernels._core_c",
+                ["pgcopy_fast/kernels/_core_c.pyx"],
+                depends=[
+                    "pgcopy_fast/kernels/_rows_c.pxi",
+                    "pgcopy_fast/kernels/_codecs_c.pxi",
+                    "pgcopy_fast/kernels/_core_c.pxd",
+                ],
             )
         ],
         compiler_directives={"language_level": "3"},

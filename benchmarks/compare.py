@@ -5,7 +5,7 @@
 The same as ``pgcopy-fast bench``; see ``pgcopy_fast/bench.py``.
 """
 
-from pgcopy_fast.bench import main
+from pgcopy_fast.cli._bench import main
 
 if __name__ == "__main__":
     main()

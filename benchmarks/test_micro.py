@@ -33,7 +33,7 @@ VALUES: dict[str, Any] = {
 TWINS = {}
 for name in ("c", "py"):
     try:
-        TWINS[name] = importlib.import_module(f"pgcopy_fast._core_{name}")
+        TWINS[name] = importlib.import_module(f"pgcopy_fast.kernels._core_{name}")
     except ImportError:
         pass
 

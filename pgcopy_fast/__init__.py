@@ -7,17 +7,9 @@ A Cython core with a pure-Python twin of identical behaviour;
 
 from __future__ import annotations
 
-from . import binary, errors, pgtypes
-from ._core import IMPL as __impl__
-from .adapters import (
-    copy_records,
-    copy_records_async,
-    copy_records_out,
-    copy_records_out_async,
-)
-from .aio import AsyncConnection, AsyncCopyIn, AsyncCopyOut, connect_async
-from .connection import Connection, connect
-from .copy import CopyIn, CopyOut
+from . import binary, errors
+from .connection import AsyncConnection, Connection, connect, connect_async
+from .copy import AsyncCopyIn, AsyncCopyOut, CopyIn, CopyOut
 from .errors import (
     DatabaseError,
     DataError,
@@ -33,9 +25,17 @@ from .errors import (
     ProtocolError,
     QueryCanceled,
 )
-from .events import NoticeResponse, NotificationResponse, TransactionStatus
-from .flows import Result
+from .integrations import (
+    copy_records,
+    copy_records_async,
+    copy_records_out,
+    copy_records_out_async,
+)
+from .kernels import pgtypes
+from .kernels.core import IMPL as __impl__
 from .options import CodecOptions
+from .protocol.events import NoticeResponse, NotificationResponse, TransactionStatus
+from .protocol.flows import Result
 
 __version__ = "0.1.0"
 

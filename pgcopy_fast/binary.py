@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from . import _core
-from ._consts import COPY_BATCH_THRESHOLD
-from .copy import decode_batch
+from .copy.base import decode_batch
+from .kernels import core as _core
+from .kernels.consts import COPY_BATCH_THRESHOLD
+from .kernels.pgtypes import canonical_types
 from .options import CodecOptions
-from .pgtypes import canonical_types
 
 __all__ = ["encode_rows", "iter_encode", "decode_rows", "iter_decode"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from . import _values
+from .kernels import values as _values
 
 __all__ = [
     "Error",

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import _values
+from .kernels import values as _values
 
 __all__ = [
     "CodecOptions",

@@ -1,7 +1,7 @@
 """Shared fixtures: the kernel twin under test and a throwaway PostgreSQL.
 
 Every test runs once per twin (ids ``c`` and ``py``): the ``impl`` fixture
-rebinds the names of ``pgcopy_fast._core`` to the twin, so the protocol and
+rebinds the names of ``pgcopy_fast.kernels.core`` to the twin, so the protocol and
 facade layers above use it too.  Integration tests take ``pg_server``: the
 server named by ``PGCOPY_FAST_TEST_DSN``, or a private cluster started from
 the installed binaries for the session.  Without either they skip, except
@@ -21,15 +21,17 @@ import pytest
 from pgsetup import TLSFiles, create_roles_sql, server_options
 
 import pgcopy_fast as pcf
-import pgcopy_fast._core as selected
-import pgcopy_fast._core_py as core_py
-from pgcopy_fast.conninfo import resolve
+import pgcopy_fast.kernels._core_py as core_py
+import pgcopy_fast.kernels.core as selected
+from pgcopy_fast.connection.conninfo import resolve
 from pgcopy_fast.tempserver import ServerNotFound, TempServer
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 try:
-    core_c: types.ModuleType | None = importlib.import_module("pgcopy_fast._core_c")
+    core_c: types.ModuleType | None = importlib.import_module(
+        "pgcopy_fast.kernels._core_c"
+    )
 except ImportError:
     core_c = None
 
@@ -71,12 +73,12 @@ def require(module: str) -> Any:
 def impl(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> types.ModuleType:
-    """The kernel module under test; ``pgcopy_fast._core`` points at it too."""
+    """The kernel module under test; ``pgcopy_fast.kernels.core`` points at it too."""
     module = TWINS[request.param]
     if module is None:
         if IN_CI:
-            pytest.fail("the compiled twin pgcopy_fast._core_c did not build")
-        pytest.skip("the compiled twin pgcopy_fast._core_c is not built")
+            pytest.fail("the compiled twin pgcopy_fast.kernels._core_c did not build")
+        pytest.skip("the compiled twin pgcopy_fast.kernels._core_c is not built")
     for name in selected.__all__:
         monkeypatch.setattr(selected, name, getattr(module, name))
     return module

@@ -11,7 +11,7 @@ import socket
 import struct
 import types
 
-from pgcopy_fast._consts import PROTOCOL_VERSION, READY_FOR_QUERY, TERMINATE
+from pgcopy_fast.kernels.consts import PROTOCOL_VERSION, READY_FOR_QUERY, TERMINATE
 
 
 def open_socket(host: str, port: int) -> socket.socket:

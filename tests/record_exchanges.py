@@ -18,17 +18,18 @@ from typing import Any
 from rawwire import open_socket, read_until_ready, startup_message, terminate_message
 
 import pgcopy_fast as pcf
-import pgcopy_fast._core_py as core
-from pgcopy_fast.auth import Authenticator
-from pgcopy_fast.connection import _drive
-from pgcopy_fast.flows import (
+import pgcopy_fast.kernels._core_py as core
+from pgcopy_fast.connection.transport import SocketTransport
+from pgcopy_fast.connection.wire import drive
+from pgcopy_fast.protocol.auth import Authenticator
+from pgcopy_fast.protocol.flows import (
     copy_end_flow,
     copy_out_flow,
     copy_start_flow,
     query_flow,
     startup_flow,
 )
-from pgcopy_fast.protocol import ClientProtocol
+from pgcopy_fast.protocol.machine import ClientProtocol
 from pgcopy_fast.tempserver import TempServer
 
 HERE = os.path.join(os.path.dirname(__file__), "exchanges")
@@ -170,6 +171,9 @@ class RecordingSocket:
     def settimeout(self, value: float | None) -> None:
         self.sock.settimeout(value)
 
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
 
 def record_startup(srv: TempServer) -> None:
     sent = startup_message(core, user="postgres", database="postgres")
@@ -189,10 +193,10 @@ def record(
     proto = ClientProtocol()
     with open_socket(srv.socket_dir, srv.port) as raw:
         sock = RecordingSocket(raw)
-        buf = bytearray(65536)
+        transport = SocketTransport(sock)  # type: ignore[arg-type]
 
         def run(flow: Any) -> Any:
-            return _drive(sock, flow, buf)  # type: ignore[arg-type]
+            return drive(transport, flow)
 
         startup(run, proto)
         scenario(run, sock.sendall, proto)

@@ -13,7 +13,7 @@ import pytest
 from conftest import require
 
 import pgcopy_fast as pcf
-from pgcopy_fast.conninfo import resolve
+from pgcopy_fast.connection.conninfo import resolve
 
 psycopg = require("psycopg")
 psycopg2 = require("psycopg2")

@@ -15,7 +15,7 @@ import pytest
 from pgsetup import ROLES
 
 import pgcopy_fast as pcf
-from pgcopy_fast import aio
+from pgcopy_fast.connection import transport_aio
 
 
 def arun(
@@ -277,9 +277,9 @@ def test_slow_consumer_keeps_memory_bounded(pg_server) -> None:
                     await asyncio.sleep(
                         0.001
                     )  # a slow consumer, not a timing assertion
-                    peak = max(peak, conn._stream._buffered)
+                    peak = max(peak, conn._wire.transport._buffered)
         assert n == 300_000
-        assert peak <= aio.MAX_BUFFERED + aio.RECV_BUFFER_SIZE
+        assert peak <= transport_aio.MAX_BUFFERED + transport_aio.RECV_BUFFER_SIZE
 
     arun(pg_server, body)
 
@@ -293,14 +293,19 @@ def test_writer_waits_for_drain(pg_server) -> None:
             nonlocal peak
             for i in range(300_000):
                 if i % 1000 == 0:
-                    peak = max(peak, conn._stream.transport.get_write_buffer_size())
+                    peak = max(
+                        peak, conn._wire.transport.transport.get_write_buffer_size()
+                    )
                 yield (i, "y" * 200, 1.0)
 
         async with conn.copy_in("COPY acopy FROM STDIN (FORMAT binary)", TYPES) as cp:
             await cp.write_rows(rows())
         assert cp.rowcount == 300_000
         # at most the batch just written on top of the transport's high-water mark
-        assert peak <= aio.WRITE_HIGH_WATER + pcf._consts.COPY_BATCH_THRESHOLD
+        assert (
+            peak
+            <= transport_aio.WRITE_HIGH_WATER + pcf.kernels.consts.COPY_BATCH_THRESHOLD
+        )
 
     arun(pg_server, body)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import pgcopy_fast as pcf
-from pgcopy_fast.conninfo import resolve
+from pgcopy_fast.connection.conninfo import resolve
 
 
 def run(
@@ -393,7 +393,7 @@ def test_header_atomic_jobs_with_identity_column(cli, tmp_path: Path, conn) -> N
 def test_header_before_postgresql_15_is_left_out_of_the_copy(
     pg_server, tmp_path: Path, hdr_table: str, conn, monkeypatch, capsys
 ) -> None:
-    from pgcopy_fast import cli as cli_module
+    from pgcopy_fast.cli import commands as cli_module
 
     monkeypatch.setattr(cli_module, "_header_option", lambda conn: None)
     src = tmp_path / "old.txt"
@@ -419,7 +419,7 @@ def test_header_before_postgresql_15_is_left_out_of_the_copy(
     ],
 )
 def test_parse_record(fmt: str, data: bytes, fields: list, end: int) -> None:
-    from pgcopy_fast.cli import _parse_record
+    from pgcopy_fast.cli.commands import _parse_record
 
     null = b"" if fmt == "csv" else b"\\N"
     delim = b"," if fmt == "csv" else b"\t"

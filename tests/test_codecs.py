@@ -631,7 +631,7 @@ _ANY = st.one_of(
     st.lists(st.integers(min_value=-5, max_value=5), max_size=3),
     st.datetimes(timezones=st.just(tz(1))),
 )
-_TYPES = sorted(pcf._core_py.binary_types())
+_TYPES = sorted(core_py.binary_types())
 
 
 def _outcome(func: Any) -> Any:

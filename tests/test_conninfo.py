@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from pgcopy_fast.conninfo import find_pgpass_password, parse_dsn, resolve
+from pgcopy_fast.connection.conninfo import find_pgpass_password, parse_dsn, resolve
 from pgcopy_fast.errors import InterfaceError
 
 

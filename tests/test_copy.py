@@ -118,7 +118,7 @@ def test_raw_write_in_any_chunking(
 
 
 def pcf_binary_stream(rows: list[tuple[object, ...]]) -> bytes:
-    from pgcopy_fast import _core
+    from pgcopy_fast.kernels import core as _core
 
     buf = _core.WriteBuffer()
     enc = _core.BinaryEncoder(TYPES)

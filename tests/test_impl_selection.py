@@ -53,7 +53,7 @@ def test_unknown_impl_value_is_an_import_error(impl) -> None:
 def test_asking_for_c_when_it_cannot_load_is_an_import_error(impl) -> None:
     # sys.modules[name] = None makes that import fail as a missing build would.
     code = (
-        "import os, sys; sys.modules['pgcopy_fast._core_c'] = None; "
+        "import os, sys; sys.modules['pgcopy_fast.kernels._core_c'] = None; "
         "os.environ['PGCOPY_FAST_IMPL'] = 'c'\n"
         "try:\n    import pgcopy_fast\nexcept ImportError:\n    print('refused')"
     )
@@ -66,7 +66,7 @@ def test_asking_for_c_when_it_cannot_load_is_an_import_error(impl) -> None:
 @pytest.mark.parametrize("impl", ["py"], indirect=True)
 def test_default_falls_back_to_python_when_c_cannot_load(impl) -> None:
     code = (
-        "import sys; sys.modules['pgcopy_fast._core_c'] = None; "
+        "import sys; sys.modules['pgcopy_fast.kernels._core_c'] = None; "
         "import pgcopy_fast; print(pgcopy_fast.__impl__)"
     )
     env = {k: v for k, v in os.environ.items() if k != "PGCOPY_FAST_IMPL"}

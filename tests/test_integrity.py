@@ -49,7 +49,7 @@ from integrity_cases import (
 )
 
 import pgcopy_fast as pcf
-from pgcopy_fast import _core
+from pgcopy_fast.kernels import core as _core
 from pgcopy_fast.options import CodecOptions
 
 WRITE_PATHS = ("binary", "text", "csv", "records", "fallback", "adapter", "async")

@@ -109,13 +109,13 @@ def test_a_cached_copy_is_one_query(conn: Any, monkeypatch: pytest.MonkeyPatch) 
     _fresh(conn, "pc_rt", "v int4")
     conn.copy_records("pc_rt", [(1,)])
     sent: list[str] = []
-    real = conn._proto.query
+    real = conn._wire.proto.query
 
     def counting(sql: str) -> bytes:
         sent.append(sql)
         return real(sql)
 
-    monkeypatch.setattr(conn._proto, "query", counting)
+    monkeypatch.setattr(conn._wire.proto, "query", counting)
     conn.copy_records("pc_rt", [(2,)])
     list(conn.copy_records_out("pc_rt"))
     assert len(sent) == 2

@@ -20,10 +20,10 @@ import pytest
 from record_exchanges import SESSION_QUERIES, copy_session, startup
 
 import pgcopy_fast as pcf
-from pgcopy_fast.auth import Authenticator, saslprep, tls_server_end_point
-from pgcopy_fast.events import NEED_DATA, AuthenticationRequest, ReadyForQuery
-from pgcopy_fast.flows import RECV, Result, copy_start_flow, query_flow
-from pgcopy_fast.protocol import ClientProtocol, State
+from pgcopy_fast.protocol.auth import Authenticator, saslprep, tls_server_end_point
+from pgcopy_fast.protocol.events import NEED_DATA, AuthenticationRequest, ReadyForQuery
+from pgcopy_fast.protocol.flows import RECV, Result, copy_start_flow, query_flow
+from pgcopy_fast.protocol.machine import ClientProtocol, State
 
 EXCHANGES = os.path.join(os.path.dirname(__file__), "exchanges")
 

@@ -12,7 +12,7 @@ from rawwire import (
     terminate_message,
 )
 
-from pgcopy_fast._consts import (
+from pgcopy_fast.kernels.consts import (
     AUTHENTICATION,
     BACKEND_KEY_DATA,
     PARAMETER_STATUS,

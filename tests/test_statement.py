@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pgcopy_fast.statement import statement_format
+from pgcopy_fast.protocol.statement import statement_format
 
 CASES = [
     ("COPY t FROM STDIN", None),

@@ -1,0 +1,1007 @@
+"""The ``pgcopy-fast`` command: load and dump files, and run the benchmark.
+
+    pgcopy-fast load FILE|- --table T [--format csv] [--header] [--jobs N] ...
+    pgcopy-fast dump --table T | --query SQL [--format csv] [-o FILE] ...
+    pgcopy-fast bench [--rows N] ...
+    pgcopy-fast version
+
+Connection settings come from ``--dsn``, the ``PG*`` variables and
+``~/.pgpass``, as ``connect()`` reads them; ``--temp-server`` runs the
+command against a throwaway local PostgreSQL instead (removed at exit).
+Progress goes to stderr when it is a terminal (with tqdm, if installed);
+in a pipe only errors are printed.  Exit status: 0 on success, 1 on a
+failure (with a one-line error), 2 on bad usage.
+
+``load --header`` reads the header line itself (CSV or text syntax, with
+the given delimiter and quote) and copies into the columns it names, in
+its order; it is checked against the table (and ``--columns``) first.  On
+PostgreSQL 15 and later the COPY says ``HEADER MATCH``, so the server
+checks the header against that column list too; older servers are sent
+the rows without the header line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import difflib
+import gzip
+import itertools
+import mmap
+import os
+import re
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import IO, Any, cast
+
+from .. import __impl__, __version__
+from ..catalog.queries import (
+    column_types,
+    parse_table,
+    quote_ident,
+    quote_table,
+    sql_literal,
+)
+from ..connection import Connection, connect
+from ..errors import DatabaseError, Error
+from ..tempserver import ServerNotFound, TempServer
+
+__all__ = ["main"]
+
+#: Bytes read from the input per write: a COPY batch's worth.
+CHUNK = 256 * 1024
+_LINE = re.compile(r"\bline (\d+)")
+
+
+class CliError(Exception):
+    """A failure to report in one line, with exit status 1."""
+
+
+# -- connections -----------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _connection(args: argparse.Namespace) -> Iterator[Connection]:
+    with _dsn(args) as dsn:
+        try:
+            conn = connect(dsn)
+        except Error as exc:
+            raise CliError(f"cannot connect: {_first_line(exc)}") from exc
+        with conn:
+            yield conn
+
+
+@contextlib.contextmanager
+def _dsn(args: argparse.Namespace) -> Iterator[str]:
+    if getattr(args, "temp_server", False):
+        _say(args, "starting a throwaway PostgreSQL server (removed at exit)")
+        try:
+            with TempServer() as srv:
+                yield srv.dsn
+        except ServerNotFound as exc:
+            raise CliError(str(exc)) from exc
+        return
+    yield args.dsn or ""
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    line = text[0] if text else type(exc).__name__
+    return re.sub(r"^(ERROR|FATAL):\s+", "", line)
+
+
+def _say(args: argparse.Namespace, message: str) -> None:
+    if sys.stderr.isatty() and not getattr(args, "quiet", False):
+        print(message, file=sys.stderr)
+
+
+# -- files -----------------------------------------------------------------
+
+
+def _open_input(path: str) -> tuple[IO[bytes], int | None]:
+    """The input as a binary stream, and its size when known (for progress)."""
+    if path == "-":
+        return sys.stdin.buffer, None
+    try:
+        raw = open(path, "rb")
+    except OSError as exc:
+        raise CliError(f"{path}: {exc.strerror}") from exc
+    if path.endswith(".gz"):
+        return cast(IO[bytes], gzip.GzipFile(fileobj=raw)), None
+    if path.endswith((".zst", ".zstd")):
+        return _zstd_reader(raw, path), None
+    return raw, os.fstat(raw.fileno()).st_size
+
+
+def _zstd_reader(raw: IO[bytes], path: str) -> IO[bytes]:
+    try:
+        import zstandard
+    except ImportError:
+        raise CliError(f"{path}: reading .zst needs the 'zstandard' package") from None
+    return zstandard.ZstdDecompressor().stream_reader(raw)  # type: ignore[no-any-return]
+
+
+def _open_output(path: str | None) -> IO[bytes]:
+    if path in (None, "-"):
+        return sys.stdout.buffer
+    assert path is not None
+    try:
+        if path.endswith(".gz"):
+            return cast(IO[bytes], gzip.open(path, "wb"))
+        if path.endswith((".zst", ".zstd")):
+            try:
+                import zstandard
+            except ImportError:
+                raise CliError(
+                    f"{path}: writing .zst needs the 'zstandard' package"
+                ) from None
+            return zstandard.ZstdCompressor().stream_writer(open(path, "wb"))  # type: ignore[no-any-return]
+        return open(path, "wb")
+    except OSError as exc:
+        raise CliError(f"{path}: {exc.strerror}") from exc
+
+
+@contextlib.contextmanager
+def _progress(args: argparse.Namespace, total: int | None, what: str) -> Iterator[Any]:
+    """A tqdm bar on an interactive stderr; otherwise a no-op callable."""
+    bar = None
+    if sys.stderr.isatty() and not args.quiet:
+        try:
+            from tqdm import tqdm
+
+            bar = tqdm(
+                total=total, unit="B", unit_scale=True, desc=what, file=sys.stderr
+            )
+        except ImportError:
+            bar = None
+    try:
+        yield (bar.update if bar is not None else (lambda n: None))
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+# -- COPY statements ------------------------------------------------------------------
+
+
+def _options_sql(
+    conn: Connection, args: argparse.Namespace, header: bool | str | None
+) -> str:
+    """The COPY options; ``header`` True for ``HEADER``, a str for ``HEADER str``."""
+    parts = [f"FORMAT {args.format}"]
+    if header:
+        parts.append("HEADER" if header is True else f"HEADER {header}")
+    for name in ("delimiter", "null", "quote"):
+        value = getattr(args, name, None)
+        if value is not None:
+            parts.append(f"{name.upper()} {sql_literal(conn, value)}")
+    return "(" + ", ".join(parts) + ")"
+
+
+def _target(
+    args: argparse.Namespace, table: str | None = None, columns: list[str] | None = None
+) -> str:
+    """The table (and column list: ``columns``, else ``--columns``) to copy."""
+    try:
+        schema, name = parse_table(table or args.table)
+    except Error as exc:
+        raise CliError(str(exc)) from exc
+    return quote_table(schema, name) + _column_list(args, columns)
+
+
+def _column_list(args: argparse.Namespace, columns: list[str] | None = None) -> str:
+    if columns is None and args.columns:
+        columns = _columns(args)
+    if not columns:
+        return ""
+    return " (" + ", ".join(quote_ident(c) for c in columns) + ")"
+
+
+def _columns(args: argparse.Namespace) -> list[str]:
+    return [c.strip() for c in args.columns.split(",") if c.strip()]
+
+
+def _describe_error(source: str, exc: BaseException, line_offset: int = 0) -> str:
+    """``FILE: line N: message`` from a server error's context."""
+    message = _first_line(exc)
+    context = getattr(exc, "context", None) or ""
+    match = _LINE.search(context)
+    if match:
+        return f"{source}: line {int(match.group(1)) + line_offset}: {message}"
+    return f"{source}: {message}"
+
+
+# -- the header line of a load ----------------------------------------------------
+
+#: The most bytes read to find the end of the header (or of the first row).
+HEADER_LIMIT = 1 << 20
+_BOM = b"\xef\xbb\xbf"
+_TEXT_ESCAPES = {
+    ord("b"): 8,
+    ord("f"): 12,
+    ord("n"): 10,
+    ord("r"): 13,
+    ord("t"): 9,
+    ord("v"): 11,
+}
+_OCTAL = frozenset(b"01234567")
+_HEX = frozenset(b"0123456789abcdefABCDEF")
+_PLAIN_NAME = re.compile(r"[a-z_][a-z0-9_$]*")
+
+
+@dataclass
+class Header:
+    """The first record of a load's input, read before the COPY starts."""
+
+    names: list[str]
+    bom: int  # bytes of a UTF-8 byte order mark before it (0 or 3)
+    end: int  # offset just past its line end
+    row_fields: int | None  # fields in the first data row, when it was read
+
+
+def _parse_record(
+    buf: bytes,
+    start: int,
+    fmt: str,
+    delimiter: bytes,
+    quote: bytes,
+    null: bytes,
+    at_eof: bool,
+) -> tuple[list[bytes | None], int] | None:
+    """One record of ``buf`` from ``start``, read as the server reads it.
+
+    Returns its fields (None for a NULL) and the offset past its line end,
+    or None when ``buf`` stops before the record does (and is not the
+    whole input).  CSV: quotes anywhere in a field, a doubled quote inside
+    quotes is one, a quoted newline is data, an unquoted NULL string is
+    NULL.  Text: backslash escapes (``\\t``, octal, ``\\x``, any other
+    character literally), a field written as the NULL string is NULL.
+    Either ends a line at LF, CR LF or CR.
+    """
+    csv = fmt == "csv"
+    d, q, bsl, lf, cr = delimiter[0], quote[0], 0x5C, 0x0A, 0x0D
+    n = len(buf)
+    fields: list[bytes | None] = []
+    cur = bytearray()
+    field_start = i = start
+    quoted = in_quote = False
+
+    def finish(end: int) -> None:
+        raw = buf[field_start:end]
+        fields.append(None if raw == null and not quoted else bytes(cur))
+
+    while True:
+        if i >= n:
+            if not at_eof:
+                return None
+            if in_quote:
+                raise CliError("unterminated CSV quoted field")
+            finish(i)
+            return fields, n
+        c = buf[i]
+        if csv and in_quote:
+            if c == q:
+                if i + 1 >= n and not at_eof:
+                    return None
+                if i + 1 < n and buf[i + 1] == q:
+                    cur.append(q)
+                    i += 2
+                    continue
+                in_quote = False
+            else:
+                cur.append(c)
+            i += 1
+            continue
+        if csv and c == q:
+            in_quote = quoted = True
+            i += 1
+            continue
+        if not csv and c == bsl:
+            if i + 1 >= n:
+                if not at_eof:
+                    return None
+                cur.append(c)
+                i += 1
+                continue
+            c2 = buf[i + 1]
+            if (c2 in _OCTAL or c2 == ord("x")) and i + 4 > n and not at_eof:
+                return None  # the escape's digits may go on past the buffer
+            i += 2
+            if c2 in _OCTAL:
+                value = c2 - 0x30
+                for _ in range(2):
+                    if i < n and buf[i] in _OCTAL:
+                        value = value * 8 + buf[i] - 0x30
+                        i += 1
+                    else:
+                        break
+                cur.append(value & 0xFF)
+            elif c2 == ord("x") and i < n and buf[i] in _HEX:
+                j = i + 1 if i + 1 < n and buf[i + 1] in _HEX else i
+                cur.append(int(buf[i : j + 1], 16))
+                i = j + 1
+            else:
+                cur.append(_TEXT_ESCAPES.get(c2, c2))
+            continue
+        if c == d:
+            finish(i)
+            cur = bytearray()
+            quoted = False
+            i += 1
+            field_start = i
+            continue
+        if c == lf:
+            finish(i)
+            return fields, i + 1
+        if c == cr:
+            if i + 1 >= n and not at_eof:
+                return None
+            finish(i)
+            return fields, i + 2 if i + 1 < n and buf[i + 1] == lf else i + 1
+        cur.append(c)
+        i += 1
+
+
+def _format_bytes(args: argparse.Namespace) -> tuple[bytes, bytes, bytes]:
+    """The delimiter, quote and NULL string of a load, as the server defaults them."""
+    csv = args.format == "csv"
+    delimiter = args.delimiter if args.delimiter is not None else "," if csv else "\t"
+    quote = args.quote if args.quote is not None else '"'
+    null = args.null if args.null is not None else "" if csv else "\\N"
+    if len(delimiter.encode()) != 1 or (csv and len(quote.encode()) != 1):
+        raise CliError("--delimiter and --quote must be single one-byte characters")
+    return delimiter.encode(), quote.encode(), null.encode()
+
+
+def _read_header(
+    stream: IO[bytes], args: argparse.Namespace, source: str
+) -> tuple[bytes, Header | None]:
+    """Read the header (and the first data row, if it is short) from ``stream``.
+
+    Returns the bytes read, which the caller sends on, and the header;
+    None for an empty input.
+    """
+    delimiter, quote, null = _format_bytes(args)
+    buf = b""
+    eof = False
+    header: tuple[list[bytes | None], int] | None = None
+    bom = 0
+    row: tuple[list[bytes | None], int] | None = None
+    try:
+        while True:
+            if not eof and (header is None or len(buf) < HEADER_LIMIT):
+                chunk = stream.read(CHUNK)
+                eof = not chunk
+                buf += chunk
+            bom = len(_BOM) if buf.startswith(_BOM) else 0
+            if header is None:
+                header = _parse_record(
+                    buf, bom, args.format, delimiter, quote, null, eof
+                )
+                if header is None and len(buf) >= HEADER_LIMIT:
+                    raise CliError(
+                        f"{source}: the header line does not end within "
+                        f"{HEADER_LIMIT >> 20} MiB (an unbalanced quote?)"
+                    )
+            if header is not None:
+                try:
+                    row = _parse_record(
+                        buf, header[1], args.format, delimiter, quote, null, eof
+                    )
+                except CliError:  # the server says where, in its own words
+                    row = None
+                if row is not None or eof or len(buf) >= HEADER_LIMIT:
+                    break
+            elif eof:
+                break
+    except CliError as exc:
+        if str(exc).startswith(source):
+            raise
+        raise CliError(f"{source}: the header line: {exc}") from exc
+    except (OSError, EOFError) as exc:
+        raise CliError(f"{source}: {exc}") from exc
+    if not buf[bom:]:
+        return buf, None
+    assert header is not None
+    fields, end = header
+    names = []
+    for number, field in enumerate(fields, 1):
+        if field is None:
+            raise CliError(
+                f"the header of {source}: field {number} is "
+                + ("empty" if not null else "the NULL string")
+                + ", not a column name"
+            )
+        try:
+            name = field.decode()
+        except UnicodeDecodeError:
+            raise CliError(
+                f"the header of {source}: field {number} is not valid UTF-8"
+            ) from None
+        if not name or "\x00" in name:
+            raise CliError(
+                f"the header of {source}: field {number} is "
+                + ("empty" if not name else "not a valid column name")
+            )
+        names.append(name)
+    row_fields = None
+    if row is not None and not (end >= len(buf) and eof):
+        values, row_end = row
+        if buf[end:row_end].rstrip(b"\r\n") != b"\\.":  # not the end marker
+            row_fields = len(values)
+    return buf, Header(names, bom, end, row_fields)
+
+
+@dataclass
+class TableColumn:
+    """What a header is checked against: one column of the target table."""
+
+    name: str
+    required: bool  # NOT NULL, and nothing fills it in when it is left out
+    generated: bool
+
+
+def _show_ident(name: str) -> str:
+    return name if _PLAIN_NAME.fullmatch(name) else quote_ident(name)
+
+
+def _table_columns(
+    conn: Connection, args: argparse.Namespace
+) -> tuple[str, list[TableColumn]]:
+    """The target's name (schema-qualified, for messages) and its columns."""
+    try:
+        schema, name = parse_table(args.table)
+    except Error as exc:
+        raise CliError(str(exc)) from exc
+    regclass = sql_literal(conn, quote_table(schema, name))
+    sql = f"""
+SELECT n.nspname, c.relname, a.attname,
+       a.attnotnull OR coalesce(t.typnotnull, false),
+       a.atthasdef OR t.typdefault IS NOT NULL OR a.attidentity <> '',
+       a.attgenerated <> ''
+FROM pg_catalog.pg_class c
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_catalog.pg_attribute a
+  ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+LEFT JOIN pg_catalog.pg_type t ON t.oid = a.atttypid AND t.typtype = 'd'
+WHERE c.oid = {regclass}::regclass
+ORDER BY a.attnum"""
+    try:
+        rows = conn.execute(sql).rows
+    except DatabaseError as exc:
+        raise CliError(_first_line(exc)) from exc
+    shown = f"{_show_ident(str(rows[0][0]))}.{_show_ident(str(rows[0][1]))}"
+    columns = [
+        TableColumn(str(r[2]), r[3] == "t" and r[4] != "t", r[5] == "t")
+        for r in rows
+        if r[2] is not None
+    ]
+    return shown, columns
+
+
+def _quoted_list(names: list[str]) -> str:
+    return ", ".join('"' + n.replace('"', '""') + '"' for n in names)
+
+
+def _plural(names: list[str], word: str = "column") -> str:
+    return f"{word}{'s' if len(names) > 1 else ''} {_quoted_list(names)}"
+
+
+def _check_header(
+    conn: Connection, args: argparse.Namespace, header: Header, source: str
+) -> list[str]:
+    """The header's names, checked against the table and ``--columns``.
+
+    Raises:
+        CliError: one line naming every problem found, of the first kind
+            found: a name the table lacks (or a generated column), a name
+            given twice, a ``--columns`` list that says otherwise, a first
+            row with another number of fields, a required column left out.
+    """
+    names = header.names
+    what = f"the header of {source}"
+    table, columns = _table_columns(conn, args)
+    by_name = {c.name: c for c in columns}
+    unknown = [n for n in names if n not in by_name]
+    if unknown:
+        hints = []
+        for n in unknown:
+            close = difflib.get_close_matches(n, list(by_name), n=1, cutoff=0.75)
+            folded = [c for c in by_name if c.lower() == n.lower()]
+            if folded or close:
+                hints.append(f'"{n}" -> {_quoted_list((folded or close)[:1])}')
+        hint = f" (did you mean: {'; '.join(hints)}?)" if hints else ""
+        raise CliError(
+            f"{what} names {_plural(unknown)}, which {table} does not have{hint}"
+        )
+    generated = [n for n in names if by_name[n].generated]
+    if generated:
+        raise CliError(
+            f"{what} names {_plural(generated)}, which {table} generates "
+            "(computed by the server, not loaded)"
+        )
+    twice = sorted({n for n in names if names.count(n) > 1}, key=names.index)
+    if twice:
+        raise CliError(f"{what} names {_plural(twice)} more than once")
+    if args.columns and _columns(args) != names:
+        raise CliError(
+            f"{what} names {_quoted_list(names)} but --columns says "
+            f"{_quoted_list(_columns(args))}"
+        )
+    if header.row_fields is not None and header.row_fields != len(names):
+        raise CliError(
+            f"{what} names {len(names)} column{'s' if len(names) > 1 else ''} "
+            f"({_quoted_list(names)}) but its first row (line 2) has "
+            f"{header.row_fields} field{'s' if header.row_fields > 1 else ''}"
+        )
+    lacking = [c.name for c in columns if c.required and c.name not in names]
+    if lacking:
+        raise CliError(
+            f"{what} lacks {_plural(lacking)} (NOT NULL, no default), "
+            f"which {table} requires"
+        )
+    return names
+
+
+def _header_option(conn: Connection) -> str | None:
+    """How the COPY is told of a header the CLI has read and checked.
+
+    PostgreSQL 15 and later: ``HEADER MATCH``, so the server reads the
+    header too and refuses a COPY whose column list disagrees with it.
+    Older servers know no MATCH (nor HEADER in text format): the CLI
+    leaves the line out (None).
+    """
+    return "MATCH" if conn.server_version >= 150000 else None
+
+
+# -- load ------------------------------------------------------------------
+
+
+@dataclass
+class Range:
+    """A byte range of the input file that one job loads."""
+
+    start: int
+    end: int
+    first_line: int  # physical lines before start
+    rows: int = -1
+    error: str | None = None
+
+
+def _split(path: str, jobs: int, fmt: str, quote: str) -> list[Range]:
+    """Cut a file at line boundaries into about equal byte ranges.
+
+    A CSV newline inside quotes is not a boundary: a field's quotes pair up
+    (an escaped quote is doubled), so an odd number of quote characters
+    before a newline means it is inside a quoted field.
+    """
+    size = os.path.getsize(path)
+    if size == 0:
+        return [Range(0, 0, 0)]
+    qbyte = quote.encode() if fmt == "csv" else b""
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        counted = [0, 0]  # quotes seen in [0, counted[0]): counted[1]
+
+        def odd_quotes_before(pos: int) -> bool:
+            while counted[0] < pos:  # in blocks: a slice of an mmap is a copy
+                step = min(pos, counted[0] + (16 << 20))
+                counted[1] += mm[counted[0] : step].count(qbyte)
+                counted[0] = step
+            return counted[1] % 2 == 1
+
+        cuts = [0]
+        for i in range(1, jobs):
+            target = max(size * i // jobs, cuts[-1])
+            while True:
+                newline = mm.find(b"\n", target)
+                if newline < 0 or not qbyte or not odd_quotes_before(newline):
+                    break
+                target = newline + 1
+            if newline < 0 or newline + 1 >= size:
+                break
+            cuts.append(newline + 1)
+        cuts.append(size)
+        ranges = []
+        lines = 0
+        for start, end in itertools.pairwise(cuts):
+            ranges.append(Range(start, end, lines))
+            lines += mm[start:end].count(b"\n")
+    return ranges
+
+
+def _stream_range(path: str, rng: Range) -> Iterator[bytes]:
+    with open(path, "rb") as f:
+        f.seek(rng.start)
+        left = rng.end - rng.start
+        while left > 0:
+            chunk = f.read(min(CHUNK, left))
+            if not chunk:
+                break
+            left -= len(chunk)
+            yield chunk
+
+
+def cmd_load(args: argparse.Namespace) -> int:
+    """``load``: stream a file into a table."""
+    if args.format == "binary" and (
+        args.delimiter or args.null or args.quote or args.header
+    ):
+        raise CliError(
+            "--delimiter, --null, --quote and --header do not apply to binary"
+        )
+    if args.jobs > 1:
+        return _load_parallel(args)
+    stream, size = _open_input(args.file)
+    source = "stdin" if args.file == "-" else args.file
+    started = time.perf_counter()
+    with stream, _connection(args) as conn:
+        target = _target(args)
+        head = b""
+        header_option: bool | str | None = None
+        line_offset = 0
+        if args.header:
+            head, header = _read_header(stream, args, source)
+            if header is not None:
+                names = _check_header(conn, args, header, source)
+                target = _target(args, columns=names)
+                header_option = _header_option(conn)
+                if header_option:
+                    head = head[header.bom :]
+                else:  # the server does not read it: leave it out
+                    head = head[header.end :]
+                    line_offset = 1
+        sql = f"COPY {target} FROM STDIN {_options_sql(conn, args, header_option)}"
+        try:
+            with _progress(args, size, "load") as advance, conn.copy_in(sql) as cp:
+                if head:
+                    cp.write(head)
+                    advance(len(head))
+                while chunk := stream.read(CHUNK):
+                    cp.write(chunk)
+                    advance(len(chunk))
+        except DatabaseError as exc:
+            raise CliError(_describe_error(source, exc, line_offset)) from exc
+        except OSError as exc:
+            raise CliError(f"{source}: {exc}") from exc
+    _report(
+        args, f"loaded {cp.rowcount:,} rows into {args.table}", cp.rowcount, started
+    )
+    return 0
+
+
+def _report(args: argparse.Namespace, what: str, rows: int, started: float) -> None:
+    seconds = time.perf_counter() - started
+    rate = f", {rows / seconds:,.0f} rows/s" if seconds > 0 and rows > 0 else ""
+    _say(args, f"{what} in {seconds:.2f} s{rate}")
+
+
+def _load_parallel(args: argparse.Namespace) -> int:
+    if args.file == "-" or args.file.endswith((".gz", ".zst", ".zstd")):
+        raise CliError(
+            "--jobs needs an uncompressed file, not stdin or a compressed one"
+        )
+    if args.format == "binary":
+        raise CliError(
+            "--jobs splits text or CSV at line boundaries; binary cannot be split"
+        )
+    if not os.path.exists(args.file):
+        raise CliError(f"{args.file}: No such file or directory")
+    ranges = _split(args.file, args.jobs, args.format, args.quote or '"')
+    header = None
+    if args.header:
+        try:
+            with open(args.file, "rb") as f:
+                header = _read_header(f, args, args.file)[1]
+        except OSError as exc:
+            raise CliError(f"{args.file}: {exc.strerror}") from exc
+    started = time.perf_counter()
+    with _dsn(args) as dsn:
+        try:
+            admin = connect(dsn)
+        except Error as exc:
+            raise CliError(f"cannot connect: {_first_line(exc)}") from exc
+        with admin:
+            columns = _columns(args) if args.columns else None
+            header_option: bool | str | None = None
+            if header is not None:
+                columns = _check_header(admin, args, header, args.file)
+                header_option = _header_option(admin)
+                while len(ranges) > 1 and ranges[0].end < header.end:
+                    ranges[0].end = ranges.pop(1).end  # a header cut in two
+                if header_option:
+                    ranges[0].start = header.bom
+                else:  # the server does not read it: leave it out
+                    ranges[0].start = header.end
+                    ranges[0].first_line = 1
+            target = _target(args, columns=columns)
+            staging = None
+            if args.atomic:
+                staging = _create_staging(admin, args)
+            lock = threading.Lock()
+            with _progress(args, os.path.getsize(args.file), "load") as advance:
+
+                def job(index: int, rng: Range) -> None:
+                    try:
+                        with connect(dsn) as conn:
+                            into = (
+                                quote_ident(staging) + _column_list(args, columns)
+                                if staging
+                                else target
+                            )
+                            options = _options_sql(
+                                conn, args, header_option if index == 0 else None
+                            )
+                            sql = f"COPY {into} FROM STDIN {options}"
+                            with conn.copy_in(sql) as cp:
+                                for chunk in _stream_range(args.file, rng):
+                                    cp.write(chunk)
+                                    with lock:
+                                        advance(len(chunk))
+                            rng.rows = cp.rowcount
+                    except Error as exc:
+                        rng.error = _describe_error(args.file, exc, rng.first_line)
+
+                with ThreadPoolExecutor(max_workers=len(ranges)) as pool:
+                    for future in [
+                        pool.submit(job, i, r) for i, r in enumerate(ranges)
+                    ]:
+                        future.result()
+            failed = [r for r in ranges if r.error]
+            if staging:
+                return _finish_atomic(
+                    admin, args, staging, columns, ranges, failed, started
+                )
+    if failed:
+        committed = ", ".join(f"bytes {r.start}-{r.end}" for r in ranges if not r.error)
+        raise CliError(
+            f"{failed[0].error} (committed: {committed or 'nothing'}; failed: "
+            + ", ".join(f"bytes {r.start}-{r.end}" for r in failed)
+            + ")"
+        )
+    rows = sum(r.rows for r in ranges)
+    _report(
+        args,
+        f"loaded {rows:,} rows into {args.table} with {len(ranges)} jobs",
+        rows,
+        started,
+    )
+    return 0
+
+
+def _create_staging(conn: Connection, args: argparse.Namespace) -> str:
+    schema, name = parse_table(args.table)
+    staging = f"pgcopy_fast_stage_{uuid.uuid4().hex[:12]}"
+    conn.execute(
+        f"CREATE UNLOGGED TABLE {quote_ident(staging)} "
+        f"(LIKE {quote_table(schema, name)} INCLUDING DEFAULTS INCLUDING IDENTITY)"
+    )
+    return staging
+
+
+def _finish_atomic(
+    conn: Connection,
+    args: argparse.Namespace,
+    staging: str,
+    columns: list[str] | None,
+    ranges: list[Range],
+    failed: list[Range],
+    started: float,
+) -> int:
+    try:
+        if failed:
+            raise CliError(f"{failed[0].error} (--atomic: nothing committed)")
+        schema, name = parse_table(args.table)
+        if columns is None:
+            columns = [c.name for c in column_types(conn, schema, name, None)]
+        cols = ", ".join(quote_ident(c) for c in columns)
+        # As COPY does, the file's values go into identity columns too.
+        result = conn.execute(
+            f"BEGIN; INSERT INTO {quote_table(schema, name)} ({cols}) "
+            f"OVERRIDING SYSTEM VALUE SELECT {cols} FROM {quote_ident(staging)}; "
+            "COMMIT"
+        )
+        del result
+        rows = sum(r.rows for r in ranges)
+        _report(
+            args,
+            f"loaded {rows:,} rows into {args.table} atomically with "
+            f"{len(ranges)} jobs",
+            rows,
+            started,
+        )
+        return 0
+    except DatabaseError as exc:
+        with contextlib.suppress(Error):
+            conn.execute("ROLLBACK")
+        raise CliError(
+            f"{args.file}: {_first_line(exc)} (--atomic: nothing committed)"
+        ) from exc
+    finally:
+        with contextlib.suppress(Error):
+            conn.execute(f"DROP TABLE IF EXISTS {quote_ident(staging)}")
+
+
+# -- dump ------------------------------------------------------------------
+
+
+def cmd_dump(args: argparse.Namespace) -> int:
+    """``dump``: stream a table or a query's rows out."""
+    if bool(args.table) == bool(args.query):
+        raise CliError("give either --table or --query")
+    if args.format == "binary" and (
+        args.delimiter or args.null or args.quote or args.header
+    ):
+        raise CliError(
+            "--delimiter, --null, --quote and --header do not apply to binary"
+        )
+    started = time.perf_counter()
+    out = _open_output(args.output)
+    with _connection(args) as conn:
+        source = _target(args) if args.table else f"({args.query.strip().rstrip(';')})"
+        sql = f"COPY {source} TO STDOUT {_options_sql(conn, args, args.header)}"
+        try:
+            with _progress(args, None, "dump") as advance, conn.copy_out(sql) as cp:
+                for payloads in cp.read_batches():
+                    data = b"".join(payloads)
+                    out.write(data)
+                    advance(len(data))
+        except DatabaseError as exc:
+            raise CliError(_describe_error("dump", exc)) from exc
+        except BrokenPipeError:
+            return 0  # the reader went away (| head): not an error
+        finally:
+            if out is not sys.stdout.buffer:
+                out.close()
+            else:
+                with contextlib.suppress(BrokenPipeError):
+                    out.flush()
+    _report(args, f"dumped {cp.rowcount:,} rows", cp.rowcount, started)
+    return 0
+
+
+# -- bench -----------------------------------------------------------------
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """``bench``: the comparison of benchmarks/compare.py."""
+    from . import _bench as bench
+
+    if args.dsn is None and (os.environ.get("PGHOST") or os.environ.get("PGDATABASE")):
+        args.dsn = ""  # the environment names a server: use it
+    bench.run(args)
+    return 0
+
+
+def cmd_version(args: argparse.Namespace) -> int:
+    """``version``: the version and the loaded implementation."""
+    print(f"pgcopy_fast {__version__} (implementation: {__impl__})")
+    return 0
+
+
+# -- arguments -------------------------------------------------------------
+
+
+def _connection_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("connection")
+    group.add_argument(
+        "--dsn",
+        help="postgresql:// URI or key=value string "
+        "(default: PG* variables and ~/.pgpass)",
+    )
+    group.add_argument(
+        "--temp-server",
+        action="store_true",
+        help="use a throwaway local PostgreSQL, removed at exit",
+    )
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no progress or summary, even on a terminal",
+    )
+
+
+def _format_args(parser: argparse.ArgumentParser, header_help: str) -> None:
+    group = parser.add_argument_group("format")
+    group.add_argument(
+        "--format",
+        choices=["csv", "text", "binary"],
+        default="csv",
+        help="COPY format (default: csv)",
+    )
+    group.add_argument("--header", action="store_true", help=header_help)
+    group.add_argument(
+        "--delimiter", help="field separator (default: , for csv, tab for text)"
+    )
+    group.add_argument("--null", help="the string that means NULL")
+    group.add_argument("--quote", help='CSV quote character (default: ")')
+    group.add_argument("--columns", help="comma-separated column names (exact names)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``pgcopy-fast``."""
+    parser = argparse.ArgumentParser(
+        prog="pgcopy-fast",
+        description="Bulk load and dump PostgreSQL tables through COPY.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    load = sub.add_parser("load", help="load a file (or stdin) into a table")
+    load.add_argument(
+        "file",
+        metavar="FILE",
+        help="input file, - for stdin; .gz and .zst are decompressed",
+    )
+    load.add_argument(
+        "--table", "-t", required=True, help="target table, as written in SQL"
+    )
+    load.add_argument(
+        "--jobs",
+        "-j",
+        type=int,
+        default=1,
+        help="split the file across N connections (csv/text)",
+    )
+    load.add_argument(
+        "--atomic",
+        action="store_true",
+        help="with --jobs: load through a staging table, commit once",
+    )
+    _format_args(
+        load,
+        "the first line names the file's columns (exact names): each value "
+        "goes into the column its header names, the others get their defaults. "
+        "A name the table lacks, a repeated name, a left-out NOT NULL column "
+        "without a default, a --columns list that differs, or a first row of "
+        "another width is an error, before any row is sent",
+    )
+    _connection_args(load)
+    load.set_defaults(func=cmd_load)
+
+    dump = sub.add_parser("dump", help="dump a table or a query to a file (or stdout)")
+    dump.add_argument("--table", "-t", help="source table, as written in SQL")
+    dump.add_argument("--query", help="a SELECT to dump instead of a table")
+    dump.add_argument(
+        "-o",
+        "--output",
+        help="output file (default: stdout); .gz and .zst are compressed",
+    )
+    _format_args(dump, "write a first line of column names")
+    _connection_args(dump)
+    dump.set_defaults(func=cmd_dump)
+
+    from . import _bench as bench
+
+    bench_parser = sub.add_parser(
+        "bench",
+        help="compare with psycopg 3, asyncpg, pgcopy, "
+        "psycopg2 and psql (peers that are installed)",
+    )
+    bench.add_arguments(bench_parser)
+    bench_parser.set_defaults(func=cmd_bench, quiet=False)
+
+    version = sub.add_parser("version", help="print the version and implementation")
+    version.set_defaults(func=cmd_version, quiet=False)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        status: int = args.func(args)
+        return status
+    except CliError as exc:
+        print(f"pgcopy-fast: error: {exc}", file=sys.stderr)
+        return 1
+    except Error as exc:
+        print(f"pgcopy-fast: error: {_first_line(exc)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("pgcopy-fast: interrupted", file=sys.stderr)
+        return 130

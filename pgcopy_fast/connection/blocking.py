@@ -1,0 +1,437 @@
+# WARNING: generated from pgcopy_fast/connection/aio.py by tools/async_to_sync.py.
+# Do not edit: change the source and run the tool (CI checks it).
+"""``Connection`` and ``connect``: the connection API over blocking sockets."""
+
+from __future__ import annotations
+
+import io
+import ssl
+import time
+from collections.abc import (
+    Generator,
+    Iterable,
+    Iterator,
+    Sequence,
+)
+from types import TracebackType
+from typing import Any
+
+from ..catalog.plans import (
+    MAX_REPLANS,
+    CopyPlan,
+    forget,
+    key_table,
+    plan_query_program,
+    plan_table_program,
+    record_rows,
+    replannable,
+)
+from ..catalog.queries import run_program
+from ..copy.blocking import CopyIn, CopyOut
+from ..errors import DatabaseError, EncodeError, Error, InterfaceError, OperationalError
+from ..kernels.consts import COPY_BATCH_THRESHOLD, COPY_FILE_CHUNK
+from ..options import CodecOptions
+from ..protocol.establish import (
+    as_operational,
+    combined_failure,
+    describe,
+    establish_flow,
+    should_retry,
+    tls_plan,
+)
+from ..protocol.events import Event
+from ..protocol.flows import Result, query_flow
+from ..protocol.machine import ClientProtocol
+from .base import BaseConnection
+from .conninfo import ConnParams, resolve, session_secrets
+from .transport import SocketTransport
+from .wire import Wire, drive
+
+__all__ = ["Connection", "connect"]
+
+
+class Connection(BaseConnection):
+    """A connection to PostgreSQL over blocking sockets.  Make one with :func:`connect`.
+
+    One operation at a time: a second one while the first runs raises
+    ``InterfaceError``.
+
+    Attributes:
+        notices: the latest NoticeResponse events (at most 100).
+        notifies: NotificationResponse events received so far.
+        info: the resolved connection parameters.
+    """
+
+    def __init__(
+        self,
+        transport: SocketTransport,
+        proto: ClientProtocol,
+        info: ConnParams,
+        host: str,
+        port: int,
+    ) -> None:
+        super().__init__(info, host, port)
+        self._wire = Wire(transport, proto, self._on_event, host, port, info.hostaddr)
+
+    def execute(self, sql: str) -> Result:
+        """Run one or more SQL statements with the simple query protocol.
+
+        Returns the Result of the last statement (as libpq's PQexec).
+
+        Raises:
+            DatabaseError: the server's error, by SQLSTATE class; the
+                connection is idle and usable afterwards (unless FATAL).
+            InterfaceError: the connection is closed or busy, or the SQL
+                started a COPY (use copy_in / copy_out).
+            OperationalError: the connection was lost.
+        """
+        wire = self._wire
+        if wire.closed:
+            raise InterfaceError("the connection is closed")
+        result: Result = wire.run(query_flow(wire.proto, sql, wire.on_event))
+        return result
+
+    def cancel(self) -> None:
+        """Ask the server to cancel the running command (CancelRequest).
+
+        Safe to call from another thread or task.  The cancelled command
+        raises QueryCanceled where it runs.
+
+        Raises:
+            InterfaceError: the connection is closed.
+            OperationalError: the server could not be reached.
+        """
+        self._wire.cancel()
+
+    def close(self) -> None:
+        """Send Terminate and close the connection (idempotent)."""
+        self._wire.close()
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- COPY -------------------------------------------------------------------
+
+    def copy_in(
+        self,
+        sql: str,
+        types: Any = None,
+        *,
+        format: str | None = None,
+        threshold: int = COPY_BATCH_THRESHOLD,
+        delimiter: str | None = None,
+        null: str | None = None,
+        quote: str | None = None,
+        columns: Any = None,
+        options: CodecOptions | None = None,
+        element_oids: Any = None,
+        results: list[Result] | None = None,
+    ) -> CopyIn:
+        """Start ``COPY ... FROM STDIN`` and return its :class:`CopyIn`.
+
+        ``types`` (names or OIDs, one per column) are needed to encode rows
+        in binary; the row format follows the statement's FORMAT (or
+        ``format=``, which wins).  ``delimiter`` / ``null`` / ``quote`` must
+        match the options the statement uses.  ``threshold`` is the batch
+        size in bytes of each CopyData message.  ``columns`` names the
+        columns in error messages; ``options`` tunes the value codecs
+        (:class:`CodecOptions`); ``element_oids`` gives the element type
+        OID of array columns whose elements are enums or domains.  With
+        ``types``, text and CSV rows are rendered by column type, storing
+        exactly what binary would.  ``results`` receives the Result of each
+        statement that runs before the COPY in the same query string.
+
+        Raises:
+            InterfaceError: the statement is not COPY FROM STDIN (the
+                connection is left idle), or the options do not fit.
+            DatabaseError: the server rejected the statement.
+        """
+        cp = CopyIn(
+            self._wire,
+            sql,
+            types,
+            format=format,
+            threshold=threshold,
+            delimiter=delimiter,
+            null=null,
+            quote=quote,
+            columns=columns,
+            options=options,
+            element_oids=element_oids,
+            results=results,
+        )
+        return cp.start()
+
+    def copy_out(
+        self,
+        sql: str,
+        types: Any = None,
+        *,
+        format: str | None = None,
+        delimiter: str | None = None,
+        null: str | None = None,
+        quote: str | None = None,
+        options: CodecOptions | None = None,
+        delimiters: Sequence[str] | None = None,
+        results: list[Result] | None = None,
+    ) -> CopyOut:
+        """Start ``COPY ... TO STDOUT`` and return its :class:`CopyOut`.
+
+        With ``types``, rows decode to Python values in every format (text
+        and CSV fields are parsed as their column's type; ``delimiters``
+        gives each array column's element delimiter, ``,`` by default).
+        ``results`` receives the Result of each statement that runs before
+        the COPY in the same query string.
+
+        Raises:
+            InterfaceError: the statement is not COPY TO STDOUT (the
+                connection is left idle), or the options do not fit.
+            DatabaseError: the server rejected the statement.
+        """
+        out = CopyOut(
+            self._wire,
+            sql,
+            types,
+            format=format,
+            delimiter=delimiter,
+            null=null,
+            quote=quote,
+            options=options,
+            delimiters=delimiters,
+            results=results,
+        )
+        return out.start()
+
+    def copy_records(
+        self,
+        table: Any,
+        records: Iterable[Any] | Iterable[Any],
+        columns: Sequence[str] | None = None,
+        *,
+        options: CodecOptions | None = None,
+        threshold: int = COPY_BATCH_THRESHOLD,
+    ) -> int:
+        """Copy records into a table, with types from the catalog.
+
+        ``table`` is a name as written in SQL (``users``, ``app.users``,
+        ``"Mixed Case"``) or a ``(schema, name)`` tuple of exact names;
+        ``columns`` are exact names (default: every insertable column).
+        Records are tuples, dicts or objects with the columns as
+        attributes, from any iterable (or async iterable, under asyncio).
+        Binary format, unless a column's type has no binary codec: then text.
+        Returns the number of rows copied.
+
+        Raises:
+            EncodeError: a value does not fit its column; nothing is committed.
+            DatabaseError: the server rejected the data or the table.
+            InterfaceError: a bad table name or column list.
+        """
+        rows: Any
+        rows, columns = record_rows(records, columns)
+        for _ in range(MAX_REPLANS):
+            key, plan = run_program(self, plan_table_program(self, table, columns))
+            before: list[Result] = []
+            try:
+                cp = self.copy_in(**plan.copy_in_args(threshold, options, before))
+            except DatabaseError:
+                forget(self, key)
+                if replannable(plan, self.transaction_status):
+                    continue  # a column the stale plan names was dropped
+                raise
+            if not plan.current(before):
+                # The table changed since it was planned: end this copy
+                # with no rows (nothing is sent, nothing fails) and re-plan.
+                forget(self, key)
+                cp.write_rows(())
+                cp.close()
+                continue
+            try:
+                with cp:
+                    cp.write_rows(rows)
+            except DatabaseError as exc:
+                if not isinstance(exc, EncodeError):
+                    forget(self, key)
+                raise
+            return cp.rowcount
+        raise InterfaceError(f"{table!r} kept changing while its copy was planned")
+
+    def copy_records_out(
+        self,
+        table: Any,
+        columns: Sequence[str] | None = None,
+        *,
+        options: CodecOptions | None = None,
+    ) -> Iterator[tuple[Any, ...]]:
+        """Yield a table's rows as Python values (types from the catalog).
+
+        Consume the iterator to its end (or close it) before using the
+        connection again.
+
+        Raises:
+            DatabaseError: the server failed.
+            InterfaceError: a bad table name or column list.
+        """
+        key, plan = run_program(self, plan_table_program(self, table, columns))
+        rows = self._copy_plan_out(plan, options, key)
+        try:
+            for row in rows:
+                yield row
+        finally:
+            rows.close()  # closing us must end the COPY now
+
+    def copy_query_out(
+        self, sql: str, *, options: CodecOptions | None = None
+    ) -> Iterator[tuple[Any, ...]]:
+        """Yield a query's rows as Python values, typed from its columns.
+
+        Runs ``COPY (sql) TO STDOUT``; the types come from describing the
+        query first (one extra round trip).
+
+        Raises:
+            DatabaseError: the query failed.
+        """
+        plan = run_program(self, plan_query_program(sql))
+        rows = self._copy_plan_out(plan, options, None)
+        try:
+            for row in rows:
+                yield row
+        finally:
+            rows.close()  # closing us must end the COPY now
+
+    def _copy_plan_out(
+        self, plan: CopyPlan, options: CodecOptions | None, key: Any
+    ) -> Generator[tuple[Any, ...], None]:
+        for _ in range(MAX_REPLANS):
+            before: list[Result] = []
+            try:
+                out = self.copy_out(**plan.copy_out_args(options, before))
+            except DatabaseError:
+                if key is not None:
+                    forget(self, key)
+                if key is None or not replannable(plan, self.transaction_status):
+                    raise
+            else:
+                if plan.current(before):
+                    with out:
+                        for row in out:
+                            yield row
+                    return
+                out.close()  # read and dropped undecoded: the types were stale
+                forget(self, key)
+            key, plan = run_program(self, plan_table_program(self, *key_table(key)))
+        raise InterfaceError("the table kept changing while its copy was planned")
+
+    def copy_from_file(
+        self, sql: str, fileobj: Any, *, chunk_size: int = COPY_FILE_CHUNK
+    ) -> int:
+        """Stream a file (binary or text mode) into ``COPY ... FROM STDIN``.
+
+        Under asyncio the file may also be an async file-like object.
+        Returns the server's row count.
+
+        Raises:
+            DatabaseError: the server rejected the data; nothing is committed.
+        """
+        with self.copy_in(sql) as cp:
+            while True:
+                chunk = fileobj.read(chunk_size)
+                if not chunk:
+                    break
+                cp.write(chunk)
+        return cp.rowcount
+
+    def copy_to_file(self, sql: str, fileobj: Any) -> int:
+        """Stream ``COPY ... TO STDOUT`` into a file (binary or text mode).
+
+        Under asyncio the file may also be an async file-like object.
+        Returns the server's row count.
+
+        Raises:
+            DatabaseError: the server failed during the copy.
+        """
+        text_mode = isinstance(fileobj, io.TextIOBase)
+        with self.copy_out(sql) as out:
+            for payloads in out.read_batches():
+                data = b"".join(payloads)
+                written = fileobj.write(data.decode() if text_mode else data)
+        return out.rowcount
+
+
+def _attempt(params: ConnParams, host: str, port: int, tls: str) -> Connection:
+    """One connection attempt; ``tls`` is "no", "try" or "must"."""
+    deadline = (
+        time.monotonic() + params.connect_timeout if params.connect_timeout else None
+    )
+    where = describe(host, port)
+    try:
+        context, password = session_secrets(params, host, port, tls)
+        transport = SocketTransport.open(
+            host, port, params.connect_timeout, params.hostaddr
+        )
+    except ssl.SSLError as exc:
+        raise OperationalError(f"{where} failed: SSL error: {exc}") from exc
+    except OSError as exc:
+        reason = (
+            "timeout expired" if isinstance(exc, TimeoutError) else exc.strerror or exc
+        )
+        raise OperationalError(f"{where} failed: {reason}") from exc
+    proto = ClientProtocol()
+    events: list[Event] = []
+    flow = establish_flow(
+        params, host, port, tls, proto, events.append, context, password
+    )
+    try:
+        drive(transport, flow, deadline)
+        transport.settle()
+    except ssl.SSLError as exc:
+        transport.close()
+        raise OperationalError(f"{where} failed: SSL error: {exc}") from exc
+    except OSError as exc:
+        transport.close()
+        reason = "timeout expired" if isinstance(exc, TimeoutError) else exc
+        raise OperationalError(f"{where} failed: {reason}") from exc
+    except Error as exc:
+        transport.close()
+        raise as_operational(exc) from None
+    except BaseException:
+        transport.close()
+        raise
+    conn = Connection(transport, proto, params, host, port)
+    for event in events:
+        conn._on_event(event)
+    return conn
+
+
+def connect(dsn: str | None = None, **kwargs: Any) -> Connection:
+    """Open a connection with libpq's conventions.
+
+    ``dsn`` is a ``postgresql://`` URI or a ``key=value`` string; keyword
+    arguments (host, port, user, password, dbname, sslmode, sslrootcert,
+    sslcert, sslkey, channel_binding, application_name, connect_timeout,
+    options, passfile, ...) override it; the PG* environment variables and
+    the password file fill in what neither gives.  Several comma-separated
+    hosts are tried in turn.
+
+    Raises:
+        InterfaceError: an invalid DSN or option.
+        OperationalError: no host could be reached, or authentication failed.
+    """
+    params = resolve(dsn, **kwargs)
+    failures: list[OperationalError] = []
+    for host, port in params.hosts:
+        for tls in tls_plan(params, host):
+            try:
+                return _attempt(params, host, port, tls)
+            except OperationalError as exc:
+                failures.append(exc)
+                if not should_retry(exc, tls):
+                    break
+    raise combined_failure(failures)

@@ -1,0 +1,150 @@
+"""The blocking transport: a socket behind the method names of ``AsyncTransport``.
+
+The connection code is written once, against these names (``recv``,
+``recv_exactly``, ``poll``, ``write``, ``write_buffer``, ``drain``,
+``start_tls``, ``close``), and generated for both APIs; this class and
+``transport_aio.AsyncTransport`` are the only places that differ.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import socket
+import ssl
+import time
+from typing import Any
+
+from ..protocol.establish import is_unix
+
+__all__ = ["INTERRUPTS", "RECV_BUFFER_SIZE", "SocketTransport"]
+
+#: Nothing interrupts a blocking wait harmlessly: a signal can land in the
+#: middle of parsing, so an interrupted exchange leaves the stream at an
+#: unknown position and the connection is closed.
+INTERRUPTS: tuple[type[BaseException], ...] = ()
+
+#: Bytes asked of the kernel per recv: large enough that a COPY OUT stream
+#: arrives in few system calls, small enough to stay in the L2 cache.
+RECV_BUFFER_SIZE = 256 * 1024
+
+
+def _connect(
+    host: str, port: int, timeout: float | None, hostaddr: str | None
+) -> socket.socket:
+    if is_unix(host):
+        path = os.path.join(host, f".s.PGSQL.{port}")
+        if host.startswith("@"):  # Linux abstract namespace, as libpq
+            path = "\0" + path[1:]
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(timeout)
+            sock.connect(path)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+    sock = socket.create_connection((hostaddr or host, port), timeout=timeout)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    return sock
+
+
+class SocketTransport:
+    """A blocking socket (TCP, Unix or TLS) with the transport method names.
+
+    Received data is a view of one reused buffer: the caller consumes it
+    before the next ``recv`` (the protocol's frame reader copies what it
+    keeps).
+    """
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self._buf = bytearray(RECV_BUFFER_SIZE)
+        self._view = memoryview(self._buf)
+        self._poller = select.poll() if hasattr(select, "poll") else None
+        if self._poller is not None:
+            self._poller.register(sock, select.POLLIN)
+
+    @classmethod
+    def open(
+        cls, host: str, port: int, timeout: float | None, hostaddr: str | None
+    ) -> SocketTransport:
+        """Connect to a host and port, or to a Unix socket directory.
+
+        Raises:
+            OSError: the connection failed (TimeoutError after ``timeout``).
+        """
+        return cls(_connect(host, port, timeout, hostaddr))
+
+    def _wait(self, deadline: float | None) -> None:
+        if deadline is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("timeout expired")
+            self.sock.settimeout(remaining)
+
+    def recv(self, deadline: float | None = None) -> Any:
+        """Wait for bytes (a view, valid until the next call); b"" at the end."""
+        self._wait(deadline)
+        return self._view[: self.sock.recv_into(self._buf)]
+
+    def recv_exactly(self, n: int, deadline: float | None = None) -> bytes:
+        """Up to ``n`` bytes, reading nothing beyond them (b"" at the end)."""
+        self._wait(deadline)
+        return self.sock.recv(n)
+
+    def poll(self) -> Any:
+        """Bytes the server already sent, without waiting (b"" when none).
+
+        Raises:
+            ConnectionResetError: the server closed the connection.
+        """
+        sock = self.sock
+        if isinstance(sock, ssl.SSLSocket) and sock.pending():
+            ready = True
+        elif self._poller is not None:
+            ready = bool(self._poller.poll(0))
+        else:
+            ready = bool(select.select([sock], [], [], 0)[0])
+        if not ready:
+            return b""
+        sock.setblocking(False)
+        try:
+            n = sock.recv_into(self._buf)
+        except (BlockingIOError, ssl.SSLWantReadError):
+            return b""
+        finally:
+            sock.setblocking(True)
+        if n == 0:
+            raise ConnectionResetError("server closed the connection unexpectedly")
+        return self._view[:n]
+
+    def write(self, data: bytes | memoryview) -> None:
+        """Send all of ``data``."""
+        self.sock.sendall(data)
+
+    def write_buffer(self, buf: Any) -> None:
+        """Send a WriteBuffer's contents without copying them."""
+        with buf.view() as view:
+            self.sock.sendall(view)
+
+    def drain(self) -> None:
+        """Nothing to wait for: ``write`` returns once the kernel has the bytes."""
+
+    def start_tls(self, context: ssl.SSLContext, server_hostname: str | None) -> bytes:
+        """Wrap the socket in TLS; returns the server certificate (DER)."""
+        self.sock = context.wrap_socket(self.sock, server_hostname=server_hostname)
+        if self._poller is not None:
+            self._poller = select.poll()
+            self._poller.register(self.sock, select.POLLIN)
+        cert: bytes = self.sock.getpeercert(binary_form=True) or b""
+        return cert
+
+    def settle(self) -> None:
+        """The session is open: no more connect_timeout on reads."""
+        self.sock.settimeout(None)
+
+    def close(self) -> None:
+        """Close the socket (idempotent)."""
+        self.sock.close()
