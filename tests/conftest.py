@@ -1,8 +1,9 @@
 """Shared fixtures: the kernel twin under test and a throwaway PostgreSQL.
 
-Every test runs once per twin (ids ``c`` and ``py``): the ``impl`` fixture
-rebinds the names of ``pgcopy_fast.kernels.core`` to the twin, so the protocol and
-facade layers above use it too.  Integration tests take ``pg_server``: the
+Every test that can reach a kernel runs once per twin (ids ``c`` and
+``py``): the ``impl`` fixture rebinds the names of ``pgcopy_fast.kernels.core``
+to the twin, so the protocol and facade layers above use it too.  Tests
+marked ``kernel_free`` run once.  Integration tests take ``pg_server``: the
 server named by ``PGCOPY_FAST_TEST_DSN``, or a private cluster started from
 the installed binaries for the session.  Without either they skip, except
 under ``CI=true``, where that is a failure.
@@ -69,11 +70,34 @@ def require(module: str) -> Any:
         pytest.skip(f"{module} is not installed", allow_module_level=True)
 
 
-@pytest.fixture(params=["c", "py"], autouse=True)
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "kernel_free: the test never reaches a kernel, so it runs once, not per twin",
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # Kernel tests (and every test that copies data) run once per twin;
+    # tests of pure logic (conninfo, errors, statements, layout) run once.
+    if "impl" not in metafunc.fixturenames:
+        return
+    for mark in metafunc.definition.iter_markers("parametrize"):
+        if "impl" in str(mark.args[0]):
+            return  # the test picks its twins itself
+    if metafunc.definition.get_closest_marker("kernel_free"):
+        metafunc.parametrize("impl", ["selected"], indirect=True, ids=["once"])
+    else:
+        metafunc.parametrize("impl", ["c", "py"], indirect=True)
+
+
+@pytest.fixture(autouse=True)
 def impl(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> types.ModuleType:
     """The kernel module under test; ``pgcopy_fast.kernels.core`` points at it too."""
+    if request.param == "selected":
+        return selected
     module = TWINS[request.param]
     if module is None:
         if IN_CI:
@@ -179,12 +203,13 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    # One line per twin, so a run shows that both were exercised.
+    # One line per twin (and one for the tests that run once), so a run
+    # shows that both twins were exercised.
     counts: dict[str, dict[str, int]] = {}
     for outcome in ("passed", "failed", "skipped"):
         for report in terminalreporter.stats.get(outcome, []):
             nodeid = getattr(report, "nodeid", "")
-            twin = "c" if "[c" in nodeid else "py" if "[py" in nodeid else None
+            twin = next((t for t in ("c", "py", "once") if f"[{t}" in nodeid), None)
             if twin and report.when in ("call", "setup"):
                 if outcome != "passed" or report.when == "call":
                     counts.setdefault(twin, {}).setdefault(outcome, 0)

@@ -1,11 +1,18 @@
 """copy_records / copy_records_out under psycopg 3, psycopg2, asyncpg,
-SQLAlchemy and Django connections, against the real server."""
+SQLAlchemy and Django connections, against the real server.
+
+Each test imports the drivers it uses through ``require``: without one,
+only its tests skip (and under CI they fail, so that a missing driver
+cannot hide them).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import importlib.util
 import uuid
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
@@ -14,11 +21,6 @@ from conftest import require
 
 import pgcopy_fast as pcf
 from pgcopy_fast.connection.conninfo import resolve
-
-psycopg = require("psycopg")
-psycopg2 = require("psycopg2")
-asyncpg = require("asyncpg")
-sqlalchemy = require("sqlalchemy")
 
 UTC = dt.timezone.utc
 ROWS = [
@@ -45,7 +47,29 @@ def _parts(pg_server) -> tuple[str, int, str, str]:
     return host, port, params.user, params.dbname
 
 
+def _asyncpg_args(pg_server) -> dict[str, Any]:
+    """asyncpg's connect arguments for the test server (no DSN: its own parser)."""
+    host, port, user, db = _parts(pg_server)
+    return {"host": host, "port": port, "user": user, "database": db}
+
+
+def _on_asyncpg(pg_server, body: Callable[[Any], Awaitable[None]]) -> None:
+    """Run ``body`` on a new asyncpg connection to the test server."""
+    asyncpg = require("asyncpg")
+
+    async def main() -> None:
+        a = await asyncpg.connect(**_asyncpg_args(pg_server))
+        try:
+            await body(a)
+        finally:
+            await a.close()
+
+    asyncio.run(main())
+
+
 def _url(pg_server, driver: str) -> str:
+    require("sqlalchemy")
+    require(driver)
     host, port, user, db = _parts(pg_server)
     return f"postgresql+{driver}://{user}@/{db}?host={host}&port={port}"
 
@@ -64,7 +88,7 @@ def _stored(conn: pcf.Connection) -> list[tuple[Any, ...]]:
 def test_dbapi_connections_copy_in_and_out_in_the_callers_transaction(
     pg_server, conn: pcf.Connection, table: str, driver: str
 ) -> None:
-    module = psycopg if driver == "psycopg" else psycopg2
+    module = require(driver)
     raw = module.connect(pg_server.dsn)
     try:
         assert pcf.copy_records(raw, table, ROWS) == 2
@@ -87,7 +111,7 @@ def test_dbapi_connections_copy_in_and_out_in_the_callers_transaction(
 def test_errors_surface_and_the_connection_follows_its_driver(
     pg_server, conn: pcf.Connection, table: str, driver: str
 ) -> None:
-    module = psycopg if driver == "psycopg" else psycopg2
+    module = require(driver)
     raw = module.connect(pg_server.dsn)
     try:
         with pytest.raises(pcf.EncodeError) as info:
@@ -110,6 +134,7 @@ def test_errors_surface_and_the_connection_follows_its_driver(
 def test_sqlalchemy_engine_connection_session_and_orm(
     pg_server, conn: pcf.Connection, table: str, driver: str
 ) -> None:
+    require("sqlalchemy")
     from sqlalchemy import (
         BigInteger,
         Column,
@@ -183,6 +208,8 @@ def test_django_connection_models_and_dicts(
     pg_server, conn: pcf.Connection, table: str
 ) -> None:
     django = require("django")
+    # Django's backend runs on psycopg 3 when it is there, else on psycopg2.
+    require("psycopg" if importlib.util.find_spec("psycopg") else "psycopg2")
     from django.conf import settings
 
     host, port, user, db = _parts(pg_server)
@@ -221,20 +248,19 @@ def test_django_connection_models_and_dicts(
         connection.close()
 
 
-def test_async_drivers(pg_server, conn: pcf.Connection, table: str) -> None:
-    host, port, user, db = _parts(pg_server)
+def test_asyncpg_connection_and_pool_connection(
+    pg_server, conn: pcf.Connection, table: str
+) -> None:
+    asyncpg = require("asyncpg")
 
-    async def main() -> None:
-        a = await asyncpg.connect(host=host, port=port, user=user, database=db)
-        try:
-            assert await pcf.copy_records_async(a, table, ROWS) == 2
-            assert [r async for r in pcf.copy_records_out_async(a, table)] == ROWS
-            await a.execute("TRUNCATE ad_t")
-        finally:
-            await a.close()
-        pool = await asyncpg.create_pool(
-            host=host, port=port, user=user, database=db, min_size=1, max_size=1
-        )
+    async def body(a: Any) -> None:
+        assert await pcf.copy_records_async(a, table, ROWS) == 2
+        assert [r async for r in pcf.copy_records_out_async(a, table)] == ROWS
+        await a.execute("TRUNCATE ad_t")
+
+    async def through_a_pool() -> None:
+        args = _asyncpg_args(pg_server)
+        pool = await asyncpg.create_pool(**args, min_size=1, max_size=1)
         async with pool.acquire() as pooled:
             assert (
                 await pcf.copy_records_async(
@@ -243,6 +269,18 @@ def test_async_drivers(pg_server, conn: pcf.Connection, table: str) -> None:
                 == 1
             )
         await pool.close()
+
+    _on_asyncpg(pg_server, body)
+    asyncio.run(through_a_pool())
+    assert [r[:2] for r in _stored(conn)] == [(7, "pool")]
+
+
+def test_psycopg_async_connection_in_the_callers_transaction(
+    pg_server, conn: pcf.Connection, table: str
+) -> None:
+    psycopg = require("psycopg")
+
+    async def main() -> None:
         p = await psycopg.AsyncConnection.connect(pg_server.dsn)
         async with p:
             assert (
@@ -256,11 +294,23 @@ def test_async_drivers(pg_server, conn: pcf.Connection, table: str) -> None:
                 async for r in pcf.copy_records_out_async(
                     p, "SELECT id, name FROM ad_t ORDER BY id"
                 )
-            ] == [(7, "pool"), (8, "psy")]
+            ] == [(8, "psy")]
             await p.rollback()  # the adapter committed nothing
-        from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
-        engine = create_async_engine(_url(pg_server, "asyncpg"))
+    asyncio.run(main())
+    assert _stored(conn) == []
+
+
+def test_sqlalchemy_async_engine_connection_and_session(
+    pg_server, conn: pcf.Connection, table: str
+) -> None:
+    require("sqlalchemy")
+    require("greenlet")  # SQLAlchemy's asyncio extension runs on it
+    from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+
+    engine = create_async_engine(_url(pg_server, "asyncpg"))
+
+    async def main() -> None:
         try:
             async with AsyncSession(engine) as session:
                 assert (
@@ -270,6 +320,10 @@ def test_async_drivers(pg_server, conn: pcf.Connection, table: str) -> None:
                     == 1
                 )
                 await session.commit()
+            assert (  # commits
+                await pcf.copy_records_async(engine, table, [{"id": 10, "name": "e"}])
+                == 1
+            )
             async with engine.connect() as sa_conn:
                 got = [
                     r
@@ -277,7 +331,9 @@ def test_async_drivers(pg_server, conn: pcf.Connection, table: str) -> None:
                         sa_conn, "SELECT id FROM ad_t ORDER BY id"
                     )
                 ]
-                assert got == [(7,), (9,)]
+                assert got == [(9,), (10,)]
+            got = [r[:2] async for r in pcf.copy_records_out_async(engine, table)]
+            assert got == [(9, "sa"), (10, "e")]
         finally:
             await engine.dispose()
 
@@ -308,25 +364,31 @@ def test_drivers_are_not_imported_by_pgcopy_fast() -> None:
     assert out.stdout.strip() == "[]", out.stderr
 
 
-def test_async_driver_errors_leave_connections_usable(
+def test_asyncpg_errors_leave_the_connection_usable(
     pg_server, conn: pcf.Connection, table: str
 ) -> None:
-    host, port, user, db = _parts(pg_server)
+    asyncpg = require("asyncpg")
+
+    async def body(a: Any) -> None:
+        with pytest.raises(pcf.EncodeError):
+            await pcf.copy_records_async(
+                a, table, [(1, "a"), ("x", "b")], columns=["id", "name"]
+            )
+        with pytest.raises(asyncpg.exceptions.UniqueViolationError):
+            await pcf.copy_records_async(
+                a, table, [(1, "a"), (1, "b")], columns=["id", "name"]
+            )
+        assert await a.fetchval("SELECT count(*) FROM ad_t") == 0
+
+    _on_asyncpg(pg_server, body)
+
+
+def test_psycopg_async_errors_leave_the_connection_usable(
+    pg_server, conn: pcf.Connection, table: str
+) -> None:
+    psycopg = require("psycopg")
 
     async def main() -> None:
-        a = await asyncpg.connect(host=host, port=port, user=user, database=db)
-        try:
-            with pytest.raises(pcf.EncodeError):
-                await pcf.copy_records_async(
-                    a, table, [(1, "a"), ("x", "b")], columns=["id", "name"]
-                )
-            with pytest.raises(asyncpg.exceptions.UniqueViolationError):
-                await pcf.copy_records_async(
-                    a, table, [(1, "a"), (1, "b")], columns=["id", "name"]
-                )
-            assert await a.fetchval("SELECT count(*) FROM ad_t") == 0
-        finally:
-            await a.close()
         p = await psycopg.AsyncConnection.connect(pg_server.dsn)
         async with p:
             with pytest.raises(pcf.EncodeError):
@@ -344,6 +406,7 @@ def test_async_driver_errors_leave_connections_usable(
 def test_sqlalchemy_session_errors_need_a_rollback(
     pg_server, conn: pcf.Connection, table: str
 ) -> None:
+    sqlalchemy = require("sqlalchemy")
     from sqlalchemy import create_engine, text
     from sqlalchemy.orm import Session
 
@@ -361,7 +424,10 @@ def test_sqlalchemy_session_errors_need_a_rollback(
         engine.dispose()
 
 
-def test_rows_stream_and_stopping_early_leaves_the_driver_usable(pg_server) -> None:
+def test_psycopg2_rows_stream_and_stopping_early_leaves_it_usable(
+    pg_server,
+) -> None:
+    psycopg2 = require("psycopg2")
     raw = psycopg2.connect(pg_server.dsn)
     try:
         rows = pcf.copy_records_out(
@@ -374,18 +440,15 @@ def test_rows_stream_and_stopping_early_leaves_the_driver_usable(pg_server) -> N
         assert cur.fetchone() == (1,)
     finally:
         raw.close()
-    host, port, user, db = _parts(pg_server)
 
-    async def main() -> None:
-        a = await asyncpg.connect(host=host, port=port, user=user, database=db)
-        try:
-            rows = pcf.copy_records_out_async(
-                a, "SELECT g FROM generate_series(1, 200000) g"
-            )
-            assert await rows.__anext__() == (1,)
-            await rows.aclose()
-            assert await a.fetchval("SELECT 2") == 2
-        finally:
-            await a.close()
 
-    asyncio.run(main())
+def test_asyncpg_rows_stream_and_stopping_early_leaves_it_usable(pg_server) -> None:
+    async def body(a: Any) -> None:
+        rows = pcf.copy_records_out_async(
+            a, "SELECT g FROM generate_series(1, 200000) g"
+        )
+        assert await rows.__anext__() == (1,)
+        await rows.aclose()
+        assert await a.fetchval("SELECT 2") == 2
+
+    _on_asyncpg(pg_server, body)

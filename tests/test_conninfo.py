@@ -9,6 +9,8 @@ import pytest
 from pgcopy_fast.connection.conninfo import find_pgpass_password, parse_dsn, resolve
 from pgcopy_fast.errors import InterfaceError
 
+pytestmark = pytest.mark.kernel_free
+
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:

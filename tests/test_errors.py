@@ -9,6 +9,8 @@ import pytest
 import pgcopy_fast as pcf
 from pgcopy_fast.errors import class_for_sqlstate, error_from_fields
 
+pytestmark = pytest.mark.kernel_free
+
 
 @pytest.mark.parametrize(
     ("sqlstate", "cls"),

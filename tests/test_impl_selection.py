@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.kernel_free
+
 
 def _impl_in_subprocess(value: str | None) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ)

@@ -6,10 +6,12 @@ choice (they run under both ids, which costs little and keeps one rule).
 
 from __future__ import annotations
 
+import ast
 import inspect
 import itertools
 import types
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,6 +37,90 @@ def test_twins_export_the_same_names() -> None:
         py_obj, c_obj = getattr(core_py, name), getattr(core_c, name)
         if isinstance(py_obj, type):
             assert _public(py_obj) == _public(c_obj), name
+
+
+def _stub() -> ast.Module:
+    assert core_c is not None
+    path = Path(core_py.__file__).with_name("_core_c.pyi")
+    return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+
+
+def _stub_params(func: ast.FunctionDef) -> list[str]:
+    args = func.args
+    names = [a.arg for a in (*args.posonlyargs, *args.args)]
+    if args.vararg:
+        names.append("*" + args.vararg.arg)
+    names += [a.arg for a in args.kwonlyargs]
+    if args.kwarg:
+        names.append("**" + args.kwarg.arg)
+    return names
+
+
+def _py_params(func: Callable[..., Any]) -> list[str]:
+    prefix = {
+        inspect.Parameter.VAR_POSITIONAL: "*",
+        inspect.Parameter.VAR_KEYWORD: "**",
+    }
+    return [
+        prefix.get(p.kind, "") + p.name
+        for p in inspect.signature(func).parameters.values()
+    ]
+
+
+def test_the_stub_declares_what_the_twins_export() -> None:
+    """_core_c.pyi, the compiled module and the pure one: the same public names."""
+    stub = _stub()
+    defined: dict[str, ast.stmt] = {}
+    declared_all: list[str] | None = None
+    for node in stub.body:
+        if isinstance(node, ast.ClassDef | ast.FunctionDef):
+            defined[node.name] = node
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            defined[node.target.id] = node
+        elif isinstance(node, ast.Assign):
+            for target in node.targets:
+                assert isinstance(target, ast.Name)
+                if target.id == "__all__":
+                    declared_all = ast.literal_eval(node.value)
+                else:
+                    defined[target.id] = node
+    public = {name for name in defined if not name.startswith("_")}
+    assert declared_all == core_py.__all__
+    assert public == set(core_py.__all__) == set(core_c.__all__)
+    for name in core_py.__all__:
+        assert hasattr(core_c, name) and hasattr(core_py, name), name
+
+    # Each class's public members, its stub bases' included, and their
+    # parameter names are those of the pure twin (whose own parity with the
+    # compiled one the tests above check).
+    for name in public:
+        node, py_obj = defined[name], getattr(core_py, name)
+        if isinstance(node, ast.FunctionDef):
+            assert _stub_params(node) == _py_params(py_obj), name
+            continue
+        if not isinstance(node, ast.ClassDef):
+            continue
+        members: dict[str, ast.FunctionDef] = {}
+        chain = [node]
+        while chain:
+            cls = chain.pop()
+            for item in cls.body:
+                if isinstance(item, ast.FunctionDef):
+                    members.setdefault(item.name, item)
+            for base in cls.bases:
+                assert isinstance(base, ast.Name)
+                parent = defined[base.id]
+                assert isinstance(parent, ast.ClassDef)
+                chain.append(parent)
+        assert sorted(m for m in members if not m.startswith("_")) == _public(py_obj)
+        for member, func in members.items():
+            if member.startswith("__") and member != "__init__":
+                continue
+            py_attr = inspect.getattr_static(py_obj, member)
+            if isinstance(py_attr, property):
+                assert py_attr.fget is not None
+                py_attr = py_attr.fget
+            assert _stub_params(func) == _py_params(py_attr), f"{name}.{member}"
 
 
 def test_twins_have_the_same_signatures() -> None:

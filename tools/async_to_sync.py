@@ -172,10 +172,19 @@ def generate(source: str, source_name: str, target_name: str) -> str:
     source = _SOURCE_NOTE.sub("\n", source, count=1)
     lines = drop_async_blocks(source.splitlines(keepends=True))
     code = HEADER.format(source=source_name) + rewrite_tokens("".join(lines))
-    # Imports that only the asyncio code used, and the import order after
-    # renames, are ruff's to fix; then the layout.
+    # Imports that only the asyncio code used, the import order after
+    # renames and ``for x in y: yield x`` (an ``async for`` in the source)
+    # are ruff's to fix; then the layout.
     code = _ruff(
-        ["check", "--fix", "--quiet", "--exit-zero", "--select", "F401,I"],
+        [
+            "check",
+            "--fix",
+            "--unsafe-fixes",
+            "--quiet",
+            "--exit-zero",
+            "--select",
+            "F401,I,UP028",
+        ],
         code,
         target_name,
     )
@@ -190,12 +199,18 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="write nothing; exit 1 if a generated file is stale or hand-edited",
     )
+    parser.add_argument(
+        "--root",
+        type=Path,
+        default=ROOT,
+        help="the repository to work on (default: the one holding this tool)",
+    )
     args = parser.parse_args(argv)
     stale = []
     for source_name, target_name in PAIRS:
-        source = (ROOT / source_name).read_text()
+        source = (args.root / source_name).read_text()
         wanted = generate(source, source_name, target_name)
-        target = ROOT / target_name
+        target = args.root / target_name
         current = target.read_text() if target.exists() else ""
         if current == wanted:
             continue

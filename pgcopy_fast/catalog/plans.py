@@ -54,17 +54,13 @@ from .queries import (
     parse_table,
     quote_ident,
     quote_table,
-    run_program,
 )
 
 if TYPE_CHECKING:
-    from ..connection.blocking import Connection
     from ..protocol.flows import Result
 
 __all__ = [
     "CopyPlan",
-    "plan_table",
-    "plan_query",
     "plan_table_program",
     "plan_query_program",
     "validated_plan_program",
@@ -216,19 +212,6 @@ def _cache(conn: Any) -> dict[Any, CopyPlan]:
     return cache
 
 
-def plan_table(conn: Connection, table: Any, columns: Any) -> tuple[Any, CopyPlan]:
-    """The plan of a copy to or from a table; returns (cache key, plan).
-
-    Raises:
-        InterfaceError: a bad table name or column list, or a missing column.
-        ProgrammingError: no such table.
-    """
-    result: tuple[Any, CopyPlan] = run_program(
-        conn, plan_table_program(conn, table, columns)
-    )
-    return result
-
-
 def plan_table_program(
     conn: Any, table: Any, columns: Any, *, validate: bool = False
 ) -> Program:
@@ -280,16 +263,6 @@ def _build(conn: Any, rows: Any, schema: str | None, name: str, cols: Any) -> Pr
         fingerprint=rows[0][2] if rows else None,
         check_sql=check_sql(conn, schema, name),
     )
-
-
-def plan_query(conn: Connection, sql: str) -> CopyPlan:
-    """The plan of ``COPY (query) TO STDOUT``: types from the query's columns.
-
-    Raises:
-        DatabaseError: the query does not plan.
-    """
-    result: CopyPlan = run_program(conn, plan_query_program(sql))
-    return result
 
 
 def plan_query_program(sql: str) -> Program:

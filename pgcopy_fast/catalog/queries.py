@@ -11,14 +11,11 @@ from __future__ import annotations
 import re
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import InterfaceError
 from ..kernels import core as _core
 from ..kernels.pgtypes import NAMES, OIDS
-
-if TYPE_CHECKING:
-    from ..connection.blocking import Connection
 
 __all__ = [
     "ColumnType",
@@ -185,7 +182,7 @@ def _codec(typname: str, typtype: str) -> str | None:
 
 #: A catalog program: yields SQL, is sent back each statement's Result,
 #: returns its answer.  Both connection kinds run it (run_program /
-#: AsyncConnection._run_program), so catalog logic exists once.
+#: arun_program), so catalog logic exists once.
 Program = Generator[str, Any, Any]
 
 
@@ -277,7 +274,7 @@ def check_sql(conn: Any, schema: str | None, name: str) -> str:
 
 
 def column_types(
-    conn: Connection, schema: str | None, name: str, columns: Sequence[str] | None
+    conn: Any, schema: str | None, name: str, columns: Sequence[str] | None
 ) -> list[ColumnType]:
     """The codec of each column of a table (all insertable columns by default).
 

@@ -392,10 +392,13 @@ class AsyncConnection(BaseConnection):
         async with self.copy_out(sql) as out:
             async for payloads in out.read_batches():
                 data = b"".join(payloads)
-                written = fileobj.write(data.decode() if text_mode else data)
+                payload = data.decode() if text_mode else data
                 if True:  # ASYNC
+                    written = fileobj.write(payload)
                     if inspect.isawaitable(written):
                         await written
+                else:
+                    fileobj.write(payload)
         return out.rowcount
 
 

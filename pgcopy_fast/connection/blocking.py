@@ -282,8 +282,7 @@ class Connection(BaseConnection):
         key, plan = run_program(self, plan_table_program(self, table, columns))
         rows = self._copy_plan_out(plan, options, key)
         try:
-            for row in rows:
-                yield row
+            yield from rows
         finally:
             rows.close()  # closing us must end the COPY now
 
@@ -301,8 +300,7 @@ class Connection(BaseConnection):
         plan = run_program(self, plan_query_program(sql))
         rows = self._copy_plan_out(plan, options, None)
         try:
-            for row in rows:
-                yield row
+            yield from rows
         finally:
             rows.close()  # closing us must end the COPY now
 
@@ -321,8 +319,7 @@ class Connection(BaseConnection):
             else:
                 if plan.current(before):
                     with out:
-                        for row in out:
-                            yield row
+                        yield from out
                     return
                 out.close()  # read and dropped undecoded: the types were stale
                 forget(self, key)
@@ -361,7 +358,8 @@ class Connection(BaseConnection):
         with self.copy_out(sql) as out:
             for payloads in out.read_batches():
                 data = b"".join(payloads)
-                written = fileobj.write(data.decode() if text_mode else data)
+                payload = data.decode() if text_mode else data
+                fileobj.write(payload)
         return out.rowcount
 
 

@@ -21,9 +21,7 @@ from types import TracebackType
 from typing import Any, Protocol, TypeVar
 
 from ..errors import DatabaseError, Error, QueryCanceled
-from ..kernels.consts import COPY_BATCH_THRESHOLD
-from ..options import CodecOptions
-from ..protocol.flows import Result, copy_end_flow, copy_out_flow, copy_start_flow
+from ..protocol.flows import copy_end_flow, copy_out_flow, copy_start_flow
 from ..protocol.machine import State
 from .base import WireState, _CopyInBase, _CopyOutBase, reason
 
@@ -70,37 +68,7 @@ class AsyncCopyIn(_CopyInBase):
         rowcount: the rows the server reported once closed, else -1.
     """
 
-    def __init__(
-        self,
-        wire: AsyncWireLike,
-        sql: str,
-        types: Sequence[str | int] | None = None,
-        *,
-        format: str | None = None,
-        threshold: int = COPY_BATCH_THRESHOLD,
-        delimiter: str | None = None,
-        null: str | None = None,
-        quote: str | None = None,
-        columns: Sequence[str] | None = None,
-        options: CodecOptions | None = None,
-        element_oids: Sequence[int | None] | None = None,
-        results: list[Result] | None = None,
-    ) -> None:
-        self._wire: AsyncWireLike = wire
-        self._results = results
-        self._setup(
-            sql,
-            types,
-            format,
-            threshold,
-            delimiter,
-            null,
-            quote,
-            columns,
-            options,
-            element_oids,
-        )
-        self._started_once = False
+    _wire: AsyncWireLike
 
     async def start(self) -> AsyncCopyIn:
         """Send the statement and wait for the server's CopyInResponse.
@@ -284,24 +252,7 @@ class AsyncCopyOut(_CopyOutBase):
         rowcount: the server's row count once all data was read, else -1.
     """
 
-    def __init__(
-        self,
-        wire: AsyncWireLike,
-        sql: str,
-        types: Sequence[str | int] | None = None,
-        *,
-        format: str | None = None,
-        delimiter: str | None = None,
-        null: str | None = None,
-        quote: str | None = None,
-        options: CodecOptions | None = None,
-        delimiters: Sequence[str] | None = None,
-        results: list[Result] | None = None,
-    ) -> None:
-        self._wire: AsyncWireLike = wire
-        self._results = results
-        self._setup(sql, types, format, delimiter, null, quote, options, delimiters)
-        self._started_once = False
+    _wire: AsyncWireLike
 
     async def start(self) -> AsyncCopyOut:
         """Send the statement and wait for the server's CopyOutResponse.

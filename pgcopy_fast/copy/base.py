@@ -16,7 +16,11 @@ from typing import Any, Protocol
 
 from ..errors import InterfaceError, error_from_fields
 from ..kernels import core as _core
-from ..kernels.consts import HEADER_SIZE, MIN_COPY_BATCH_THRESHOLD
+from ..kernels.consts import (
+    COPY_BATCH_THRESHOLD,
+    HEADER_SIZE,
+    MIN_COPY_BATCH_THRESHOLD,
+)
 from ..kernels.pgtypes import canonical_types
 from ..options import CodecOptions
 from ..protocol.events import (
@@ -25,7 +29,7 @@ from ..protocol.events import (
     Event,
     TransactionStatus,
 )
-from ..protocol.flows import copy_end_flow, copy_in_events
+from ..protocol.flows import Result, copy_end_flow, copy_in_events
 from ..protocol.machine import ClientProtocol
 from ..protocol.statement import statement_format
 from .typedtext import TypedTextDecoder, TypedTextEncoder
@@ -105,19 +109,29 @@ class _CopyInBase:
     column_formats: tuple[int, ...]
     ncolumns: int
 
-    def _setup(
+    def __init__(
         self,
+        wire: WireState,
         sql: str,
-        types: Sequence[str | int] | None,
-        format: str | None,
-        threshold: int,
-        delimiter: str | None,
-        null: str | None,
-        quote: str | None,
-        columns: Sequence[str] | None,
-        options: CodecOptions | None,
-        element_oids: Sequence[int | None] | None,
+        types: Sequence[str | int] | None = None,
+        *,
+        format: str | None = None,
+        threshold: int = COPY_BATCH_THRESHOLD,
+        delimiter: str | None = None,
+        null: str | None = None,
+        quote: str | None = None,
+        columns: Sequence[str] | None = None,
+        options: CodecOptions | None = None,
+        element_oids: Sequence[int | None] | None = None,
+        results: list[Result] | None = None,
     ) -> None:
+        """Check the arguments; nothing is sent until ``start()``.
+
+        The connection's ``copy_in()`` documents the arguments.
+        """
+        self._wire = wire
+        self._results = results
+        self._started_once = False
         self._sql = sql
         self._wanted = _check_format(format)
         if not isinstance(threshold, int) or threshold < MIN_COPY_BATCH_THRESHOLD:
@@ -317,17 +331,27 @@ class _CopyOutBase:
     column_formats: tuple[int, ...]
     ncolumns: int
 
-    def _setup(
+    def __init__(
         self,
+        wire: WireState,
         sql: str,
-        types: Sequence[str | int] | None,
-        format: str | None,
-        delimiter: str | None,
-        null: str | None,
-        quote: str | None,
-        options: CodecOptions | None,
+        types: Sequence[str | int] | None = None,
+        *,
+        format: str | None = None,
+        delimiter: str | None = None,
+        null: str | None = None,
+        quote: str | None = None,
+        options: CodecOptions | None = None,
         delimiters: Sequence[str] | None = None,
+        results: list[Result] | None = None,
     ) -> None:
+        """Check the arguments; nothing is sent until ``start()``.
+
+        The connection's ``copy_out()`` documents the arguments.
+        """
+        self._wire = wire
+        self._results = results
+        self._started_once = False
         self._sql = sql
         self._wanted = _check_format(format)
         self._types = canonical_types(types)

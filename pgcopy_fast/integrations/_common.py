@@ -50,6 +50,7 @@ __all__ = [
     "Data",
     "Handover",
     "Row",
+    "chunks",
     "collected",
     "copy_in_program",
     "copy_out_program",

@@ -25,6 +25,9 @@ import uuid as _uuid_mod
 from decimal import Decimal as _Decimal
 
 from . import _codecs_py
+from . import consts as _consts
+from . import pgtypes as _pgtypes
+from ._codecs_py import check_element_oids, check_types
 from .values import got as _got, plain as _plain, shown as _shown
 from ..options import DEFAULT_OPTIONS as _DEFAULT_OPTIONS
 from ..options import default_dumps as _DEFAULT_DUMPS
@@ -72,32 +75,37 @@ except ImportError:  # pragma: no cover - depends on the environment
 cdef str _ATTR_INT = "int"
 cdef str _ATTR_IS_SAFE = "is_safe"
 cdef object _UUID_SAFE_UNKNOWN = _uuid_mod.SafeUUID.unknown
-#: int_len above this makes the numeric weight overflow int16 (4 * 32768).
-cdef Py_ssize_t _NUMERIC_MAX_INT_DIGITS = 131072
 
-ctypedef int (*bin_encode_fn)(WriteBuffer buf, object v, object state) except -1
-ctypedef object (*bin_decode_fn)(const char* p, Py_ssize_t n, object state)
+# bin_encode_fn and bin_decode_fn, the C types of the codecs, are in _core_c.pxd.
 
 cdef object _UUID = _uuid_mod.UUID
 cdef object _UTC = _dt.timezone.utc
 cdef object _DEC_NAN = _Decimal("NaN")
 cdef object _DEC_INF = _Decimal("Infinity")
 cdef object _DEC_NINF = _Decimal("-Infinity")
-cdef long long _US_PER_DAY = 86400000000LL
-cdef int _PG_EPOCH_ORDINAL = 730120
-cdef int _MAX_ORDINAL = 3652059
-cdef int32_t _DATE_INFINITY = 0x7FFFFFFF
-cdef int32_t _DATE_NEG_INFINITY = -0x7FFFFFFF - 1
-cdef int64_t _TS_INFINITY = 0x7FFFFFFFFFFFFFFF
-cdef int64_t _TS_NEG_INFINITY = -0x7FFFFFFFFFFFFFFF - 1
-cdef int _NUMERIC_DSCALE_MAX = 0x3FFF
-cdef int _ARRAY_MAX_DIMS = 6
 
+# The numbers of the binary formats, from consts.py (their one source) into
+# typed C globals once, at import.
+cdef long long _US_PER_DAY = _consts.USECS_PER_DAY
+cdef int _PG_EPOCH_ORDINAL = _consts.PG_EPOCH_ORDINAL
+cdef int _MAX_ORDINAL = _consts.MAX_DATE_ORDINAL
+cdef int32_t _DATE_INFINITY = _consts.DATE_INFINITY
+cdef int32_t _DATE_NEG_INFINITY = _consts.DATE_NEG_INFINITY
+cdef int64_t _TS_INFINITY = _consts.TIMESTAMP_INFINITY
+cdef int64_t _TS_NEG_INFINITY = _consts.TIMESTAMP_NEG_INFINITY
+cdef uint16_t _NUMERIC_POS = _consts.NUMERIC_POS
+cdef uint16_t _NUMERIC_NEG = _consts.NUMERIC_NEG
+cdef uint16_t _NUMERIC_NAN = _consts.NUMERIC_NAN
+cdef uint16_t _NUMERIC_PINF = _consts.NUMERIC_PINF
+cdef uint16_t _NUMERIC_NINF = _consts.NUMERIC_NINF
+cdef int _NUMERIC_DSCALE_MAX = _consts.NUMERIC_DSCALE_MAX
+cdef Py_ssize_t _NUMERIC_MAX_INT_DIGITS = _consts.NUMERIC_MAX_INT_DIGITS
+cdef int _ARRAY_MAX_DIMS = _consts.ARRAY_MAX_DIMS
+cdef double _FLT_MAX = _consts.FLT_MAX
+cdef double _FLT_OVERFLOW = _consts.FLT_OVERFLOW
 
 cdef object _float4_tie = _codecs_py.float4_tie
-#: 2**128 - 2**103, halfway between FLT_MAX and 2**128 (see _codecs_py).
-cdef double _FLT_OVERFLOW = 340282356779733661637539395458142568448.0
-cdef frozenset _JSON_PLAIN = frozenset([dict, list, str, int, float, bool, tuple])
+cdef frozenset _JSON_PLAIN = _codecs_py._JSON_PLAIN
 
 
 cdef inline int _need_failed(object v, str expected) except -1:
@@ -366,9 +374,9 @@ cdef int _enc_numeric(WriteBuffer buf, object v, object state) except -1:
     elif isinstance(v, float):
         d = PyFloat_AS_DOUBLE(v)
         if isnan(d):
-            return _numeric_special(buf, 0xC000)
+            return _numeric_special(buf, _NUMERIC_NAN)
         if not isfinite(d):
-            return _numeric_special(buf, 0xF000 if d < 0 else 0xD000)
+            return _numeric_special(buf, _NUMERIC_NINF if d < 0 else _NUMERIC_PINF)
         text = repr(float(v))
     else:
         return _again(buf, v, state, _enc_numeric, "Decimal, int or float")
@@ -400,7 +408,7 @@ cdef int _numeric_from_int(WriteBuffer buf, long long n) except -1:
     p = _put_len(buf, 8 + 2 * (count - end))
     _put_u16(p, <uint16_t>(count - end))
     _put_u16(p + 2, <uint16_t>(weight if count else 0))
-    _put_u16(p + 4, 0x4000 if n < 0 else 0)
+    _put_u16(p + 4, _NUMERIC_NEG if n < 0 else _NUMERIC_POS)
     _put_u16(p + 6, 0)
     p += 8
     i = count - 1
@@ -425,9 +433,9 @@ cdef int _numeric_from_text(WriteBuffer buf, object v, object text) except -1:
     if i < size and s[i] == b's':
         raise ValueError("a signaling NaN has no PostgreSQL value")
     if i < size and s[i] == b'N':
-        return _numeric_special(buf, 0xC000)
+        return _numeric_special(buf, _NUMERIC_NAN)
     if i < size and s[i] == b'I':
-        return _numeric_special(buf, 0xF000 if negative else 0xD000)
+        return _numeric_special(buf, _NUMERIC_NINF if negative else _NUMERIC_PINF)
     digits = <char*>PyMem_Malloc(size + 1)
     if digits == NULL:
         raise MemoryError()
@@ -515,7 +523,7 @@ cdef int _numeric_from_digits(WriteBuffer buf, object v, bint negative, const ch
         p = _put_len(buf, 8 + 2 * (end - start))
         _put_u16(p, <uint16_t>(end - start))
         _put_u16(p + 2, <uint16_t><int16_t>weight)
-        _put_u16(p + 4, 0x4000 if negative else 0)
+        _put_u16(p + 4, _NUMERIC_NEG if negative else _NUMERIC_POS)
         _put_u16(p + 6, <uint16_t>frac_len)
         p += 8
         for i in range(start, end):
@@ -701,11 +709,6 @@ cdef int _enc_python(WriteBuffer buf, object v, object state) except -1:
 
 cdef class _ArrayCodec:
     """The element codec of an array column."""
-
-    cdef bin_encode_fn encode   # element encoder
-    cdef bin_decode_fn decode   # element decoder
-    cdef object state           # element codec state
-    cdef uint32_t element_oid   # written into the array header
 
 
 cdef list _array_shape(object v):
@@ -896,13 +899,13 @@ cdef object _dec_numeric(const char* p, Py_ssize_t n, object state):
     dscale = <uint16_t>_get_i16(p + 6)
     if n != 8 + 2 * <Py_ssize_t>ndigits:
         raise ValueError(f"numeric with {ndigits} digits has {n} bytes")
-    if sign == 0xC000:
+    if sign == _NUMERIC_NAN:
         return _DEC_NAN
-    if sign == 0xD000:
+    if sign == _NUMERIC_PINF:
         return _DEC_INF
-    if sign == 0xF000:
+    if sign == _NUMERIC_NINF:
         return _DEC_NINF
-    if (sign != 0 and sign != 0x4000) or dscale > _NUMERIC_DSCALE_MAX:
+    if (sign != _NUMERIC_POS and sign != _NUMERIC_NEG) or dscale > _NUMERIC_DSCALE_MAX:
         raise ValueError(f"invalid numeric sign {sign:#06x} or scale {dscale}")
     for i in range(ndigits):
         if <uint16_t>_get_i16(p + 8 + 2 * i) > 9999:
@@ -917,7 +920,7 @@ cdef object _dec_numeric(const char* p, Py_ssize_t n, object state):
         text = bytearray(need)
         o = PyByteArray_AS_STRING(text)
     pos = 0
-    if sign == 0x4000:
+    if sign == _NUMERIC_NEG:
         o[pos] = b'-'
         pos += 1
     seen = False
@@ -1180,22 +1183,13 @@ cdef object _dec_array(const char* p, Py_ssize_t n, object state):
 
 # -- choosing a codec ------------------------------------------------------------
 
-_TEXT_TYPES = ("text", "varchar", "bpchar", "name", "unknown", "citext", "xml")
-_BINARY_TYPES = _codecs_py.BINARY_TYPES
+cdef tuple _TEXT_TYPES = _pgtypes.TEXT_TYPES
+cdef frozenset _BINARY_TYPES = _codecs_py.BINARY_TYPES
 
 
 def binary_types() -> frozenset:
     """The canonical type names this twin has binary codecs for."""
     return _BINARY_TYPES
-
-
-cdef tuple _check_types(object types):
-    if isinstance(types, str) or not isinstance(types, _Sequence):
-        raise TypeError("types must be a sequence of canonical type names")
-    for name in types:
-        if name not in _BINARY_TYPES:
-            raise InterfaceError(f"no binary codec for type {name!r}")
-    return tuple(types)
 
 
 cdef object _scalar_encoder(str name, object options, bin_encode_fn* fn):

@@ -3,14 +3,11 @@
 
 Same names, signatures, exceptions and messages as the pure twin; only the
 speed differs.  ``tests/test_twins.py`` checks the parity mechanically.
+The cdef classes' C attributes and methods are declared in ``_core_c.pxd``;
+``_core_c.pyi`` is the typing stub of the Python-level names.
 """
 
-from cpython.buffer cimport (
-    PyBUF_SIMPLE,
-    PyBUF_WRITABLE,
-    PyBuffer_Release,
-    PyObject_GetBuffer,
-)
+from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.long cimport PyLong_AsLongLongAndOverflow
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
@@ -44,8 +41,8 @@ IMPL = "c"
 
 cdef Py_ssize_t _MAX_LEN = MAX_MESSAGE_LENGTH
 cdef Py_ssize_t _MIN_LEN = MIN_MESSAGE_LENGTH
-cdef char _COPY_DATA = b"d"[0]
-assert COPY_DATA == b"d" and HEADER_SIZE == 5
+cdef char _COPY_DATA = COPY_DATA[0]
+assert HEADER_SIZE == 5  # the type byte and the length field, spelled out below
 cdef str _RESIZE_WHILE_VIEWED = "Existing exports of data: object cannot be re-sized"
 
 
@@ -81,12 +78,6 @@ cdef class WriteBuffer:
     ``start_message(b"d")`` can take many rows and leave in one send with no
     extra copy: ``view()`` exposes the bytes written so far.
     """
-
-    cdef char* _data        # heap storage, _size bytes
-    cdef Py_ssize_t _size   # allocated bytes
-    cdef Py_ssize_t _len    # bytes written
-    cdef Py_ssize_t _msg_start  # offset of the open message's length field, or -1
-    cdef int _views         # live buffer exports: while > 0 nothing may move
 
     def __cinit__(self, *args, **kwargs):
         self._data = NULL
@@ -300,21 +291,6 @@ cdef class WriteBuffer:
         _put_u32(self._data + start, <uint32_t>length)
         self._msg_start = -1
 
-    def truncate(self, size: int) -> None:
-        """Drop everything after the first ``size`` bytes (a half-written row).
-
-        Raises:
-            ValueError: ``size`` is negative or beyond the end.
-            BufferError: a view of the buffer is still alive.
-        """
-        if size < 0 or size > self._len:
-            raise ValueError(f"cannot truncate a buffer of {self._len} bytes to {size}")
-        if self._views:
-            raise BufferError(_RESIZE_WHILE_VIEWED)
-        self._len = size
-        if self._msg_start > size - 4:
-            self._msg_start = -1
-
     cdef inline char* _grow(self, Py_ssize_t extra) except NULL:
         # Room for extra bytes at the end; the caller advances _len.
         self._reserve(extra)
@@ -352,11 +328,6 @@ cdef class FrameReader:
     complete.  The payload is a read-only memoryview that stays valid after
     later feeds.
     """
-
-    cdef bytes _buf         # contiguous bytes being parsed (immutable, so views stay valid)
-    cdef Py_ssize_t _pos    # offset of the next unread byte in _buf
-    cdef list _chunks       # fed pieces not yet joined onto _buf
-    cdef Py_ssize_t _avail  # total size of _chunks
 
     def __init__(self) -> None:
         self._buf = b""

@@ -344,6 +344,7 @@ class FrameReader:
 
 # -- COPY row encoders ---------------------------------------------------------
 
+
 def _text_of(value: Any) -> str | None:
     """The text of a non-None value, or None for a missing one (NaT, NA)."""
     t = type(value)

@@ -16,7 +16,15 @@ from libc.stdio cimport snprintf
 from libc.string cimport memcmp, memset
 
 from .consts import PGCOPY_SIGNATURE
-from .values import check_copy_option, float_text, plain, to_text, unnull_text_field
+from .values import (
+    NUL_MESSAGE,
+    check_csv_options,
+    check_text_options,
+    float_text,
+    plain,
+    to_text,
+    unnull_text_field,
+)
 from ..errors import DecodeError, encode_error
 
 cdef extern from "Python.h":
@@ -25,9 +33,8 @@ cdef extern from "Python.h":
     char* PyOS_double_to_string(double val, char format_code, int precision, int flags, int* ptype) except NULL
     int Py_DTSF_ADD_DOT_0
 
-cdef double _FLT_MAX = 3.4028234663852886e38
 cdef bytes _SIGNATURE = PGCOPY_SIGNATURE
-cdef str _NUL_MESSAGE = "PostgreSQL text cannot contain NUL characters"
+cdef str _NUL_MESSAGE = NUL_MESSAGE
 
 
 cdef inline void _put_u16(char* p, uint16_t v) noexcept nogil:
@@ -70,11 +77,6 @@ cdef inline object _seq_item(object seq, Py_ssize_t i):
 
 cdef class _Encoder:
     """The shared loop of the row encoders (the subclasses say how a row looks)."""
-
-    cdef object _columns     # tuple of names, or None
-    cdef Py_ssize_t _ncolumns  # expected values per row, -1 for any
-    cdef Py_ssize_t _rows    # rows encoded so far
-    cdef str _format         # "text" | "csv" | "binary", for error messages
 
     def __cinit__(self, *args, **kwargs):
         self._ncolumns = -1
@@ -222,18 +224,13 @@ cdef extern from "string.h":
 cdef class TextEncoder(_Encoder):
     """Rows to COPY text format: tab-separated, backslash escapes, ``\\N`` NULL."""
 
-    cdef char _delimiter
-    cdef str _delimiter_text
-    cdef bytes _null
-    cdef unsigned char _escape[256]  # byte -> the letter after the backslash, or 0
-
     def __init__(self, delimiter: str = "\t", null: str = "\\N", ncolumns: int = -1,
                  columns=None) -> None:
         self._setup(ncolumns, columns)
         self._format = "text"
-        self._delimiter_text = check_copy_option("delimiter", delimiter)
+        self._delimiter_text, null = check_text_options(delimiter, null)
         self._delimiter = self._delimiter_text.encode()[0]
-        self._null = check_copy_option("null", null, allow_empty=True).encode()
+        self._null = null.encode()
         memset(self._escape, 0, 256)
         self._escape[<unsigned char>b'\\'] = b'\\'
         self._escape[<unsigned char>b'\t'] = b't'
@@ -295,19 +292,14 @@ cdef class TextEncoder(_Encoder):
 cdef class CsvEncoder(_Encoder):
     """Rows to COPY CSV format: quotes where needed, NULL as unquoted ``null``."""
 
-    cdef char _delimiter
-    cdef char _quote
-    cdef bytes _null
-
     def __init__(self, delimiter: str = ",", quote: str = '"', null: str = "",
                  ncolumns: int = -1, columns=None) -> None:
         self._setup(ncolumns, columns)
         self._format = "csv"
-        self._delimiter = check_copy_option("delimiter", delimiter).encode()[0]
-        self._quote = check_copy_option("quote", quote).encode()[0]
-        if self._quote == self._delimiter:
-            raise ValueError("quote and delimiter must differ")
-        self._null = check_copy_option("null", null, allow_empty=True).encode()
+        delimiter, quote, null = check_csv_options(delimiter, quote, null, distinct=True)
+        self._delimiter = delimiter.encode()[0]
+        self._quote = quote.encode()[0]
+        self._null = null.encode()
 
     cdef int _encode(self, WriteBuffer buf, object values, Py_ssize_t* failed) except -1:
         cdef Py_ssize_t n = _seq_size(values)
@@ -369,24 +361,17 @@ include "_codecs_c.pxi"
 cdef class BinaryEncoder(_Encoder):
     """Rows to COPY binary format, each value converted to its column's type."""
 
-    cdef bin_encode_fn* _encoders   # one per column, picked once
-    cdef list _states               # per column: what its encoder needs, or None
-    cdef tuple _types
-
     def __dealloc__(self):
         PyMem_Free(self._encoders)
 
     def __init__(self, types, columns=None, options=None, element_oids=None) -> None:
         cdef Py_ssize_t i, n
         cdef object state = None
-        self._types = _check_types(types)
+        self._types = check_types(types)
         n = len(self._types)
         if options is None:
             options = _DEFAULT_OPTIONS
-        if element_oids is None:
-            element_oids = [None] * n
-        elif len(element_oids) != n:
-            raise ValueError("element_oids must have one entry per type")
+        element_oids = check_element_oids(element_oids, n)
         self._encoders = <bin_encode_fn*>PyMem_Malloc(sizeof(bin_encode_fn) * (n + 1))
         if self._encoders == NULL:
             raise MemoryError()
@@ -508,9 +493,6 @@ cdef object _unescape_text(const char* raw, Py_ssize_t n, Py_ssize_t row, Py_ssi
 
 
 cdef class _Decoder:
-    cdef bytes _carry       # bytes of an incomplete row, kept for the next call
-    cdef Py_ssize_t _rows   # rows decoded so far
-
     def __cinit__(self, *args, **kwargs):
         self._carry = b""
         self._rows = 0
@@ -541,12 +523,10 @@ cdef class _Decoder:
 cdef class TextDecoder(_Decoder):
     """COPY text format to tuples of ``str | None``."""
 
-    cdef char _delimiter
-    cdef bytes _null
-
     def __init__(self, delimiter: str = "\t", null: str = "\\N") -> None:
-        self._delimiter = check_copy_option("delimiter", delimiter).encode()[0]
-        self._null = check_copy_option("null", null, allow_empty=True).encode()
+        delimiter, null = check_text_options(delimiter, null)
+        self._delimiter = delimiter.encode()[0]
+        self._null = null.encode()
 
     cdef object _field(self, const char* p, Py_ssize_t n, Py_ssize_t column):
         cdef Py_ssize_t null_size = PyBytes_GET_SIZE(self._null)
@@ -611,14 +591,11 @@ cdef class TextDecoder(_Decoder):
 cdef class CsvDecoder(_Decoder):
     """COPY CSV format to tuples of ``str | None`` (quoted values are never NULL)."""
 
-    cdef unsigned char _delimiter
-    cdef unsigned char _quote
-    cdef bytes _null
-
     def __init__(self, delimiter: str = ",", quote: str = '"', null: str = "") -> None:
-        self._delimiter = check_copy_option("delimiter", delimiter).encode()[0]
-        self._quote = check_copy_option("quote", quote).encode()[0]
-        self._null = check_copy_option("null", null, allow_empty=True).encode()
+        delimiter, quote, null = check_csv_options(delimiter, quote, null)
+        self._delimiter = delimiter.encode()[0]
+        self._quote = quote.encode()[0]
+        self._null = null.encode()
 
     cdef Py_ssize_t _parse(self, const char* data, Py_ssize_t n, Py_ssize_t i, list fields) except -2:
         # Returns the offset after the row, or -1 when the row is incomplete.
@@ -711,13 +688,6 @@ cdef class CsvDecoder(_Decoder):
 cdef class BinaryDecoder(_Decoder):
     """COPY binary format to tuples: Python values with ``types``, bytes without."""
 
-    cdef bin_decode_fn* _decoders   # one per column, or NULL without types
-    cdef list _states               # per column: what its decoder needs, or None
-    cdef Py_ssize_t _ntypes         # len(types), or -1 without types
-    cdef object _types
-    cdef bint _header_done
-    cdef bint _done
-
     def __dealloc__(self):
         PyMem_Free(self._decoders)
 
@@ -729,7 +699,7 @@ cdef class BinaryDecoder(_Decoder):
         if options is None:
             options = _DEFAULT_OPTIONS
         if types is not None:
-            self._types = _check_types(types)
+            self._types = check_types(types)
             self._ntypes = len(self._types)
             self._decoders = <bin_decode_fn*>PyMem_Malloc(sizeof(bin_decode_fn) * (self._ntypes + 1))
             if self._decoders == NULL:
