@@ -23,6 +23,7 @@ from typing import Any
 from _common import add_server_args, measure, server_dsn
 
 import pgcopy_fast as pcf
+from pgcopy_fast.connection.conninfo import resolve
 
 TABLE = "bench_small"
 TYPES = ["int8", "int4", "float8", "text"]
@@ -47,10 +48,11 @@ def peers(
     """name -> (copy one batch, close)."""
     out: dict[str, tuple[Callable[[list[Any]], None], Callable[[], None]]] = {}
     conn = pcf.connect(dsn)
-    out["pgcopy_fast copy_records"] = (
-        lambda rows: conn.copy_records(TABLE, rows) and None,
-        conn.close,
-    )
+
+    def records_copy(rows: list[Any]) -> None:
+        conn.copy_records(TABLE, rows)
+
+    out["pgcopy_fast copy_records"] = (records_copy, conn.close)
     raw = pcf.connect(dsn)
 
     def raw_copy(rows: list[Any]) -> None:
@@ -77,7 +79,7 @@ def peers(
         import asyncpg
 
         loop = asyncio.new_event_loop()
-        params = pcf.conninfo.resolve(dsn)
+        params = resolve(dsn)
         host, port = params.hosts[0]
         apg = loop.run_until_complete(
             asyncpg.connect(

@@ -2,7 +2,8 @@
 
 A Cython core with a pure-Python twin of identical behaviour;
 ``__impl__`` says which one is loaded (``"c"`` or ``"python"``), and the
-``PGCOPY_FAST_IMPL`` environment variable chooses (see DESIGN.md).
+``PGCOPY_FAST_IMPL`` environment variable chooses (README, "Two
+implementations, one behaviour").
 """
 
 from __future__ import annotations

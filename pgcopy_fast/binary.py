@@ -1,4 +1,4 @@
-"""The binary COPY format on its own, with no connection (DESIGN.md section 2).
+"""The binary COPY format on its own, with no connection.
 
 ``encode_rows(rows, types)`` gives a whole binary COPY stream (signature,
 tuples, trailer); ``iter_encode`` gives it in chunks of about

@@ -1,4 +1,4 @@
-"""The one exception hierarchy of pgcopy_fast (DESIGN.md section 4).
+"""The one exception hierarchy of pgcopy_fast, shaped as DB-API 2 and psycopg.
 
 The names and the shape follow DB-API 2 (PEP 249) so that ORMs and pools map
 our errors as they map psycopg's.  Both kernel twins raise these classes.

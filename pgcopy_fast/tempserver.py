@@ -116,11 +116,6 @@ class TempServer:
             f"user={self.superuser} dbname=postgres"
         )
 
-    @property
-    def tcp_dsn(self) -> str:
-        """A key=value DSN reaching the superuser over TCP on 127.0.0.1."""
-        return f"host=127.0.0.1 port={self.port} user={self.superuser} dbname=postgres"
-
     def _run(self, *args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             list(args),

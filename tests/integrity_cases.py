@@ -204,8 +204,18 @@ JSON_SCALARS = [
 ]
 
 
-def _ts(*args: int, tz: dt.tzinfo | None = None) -> dt.datetime:
-    return dt.datetime(*args, tzinfo=tz)  # type: ignore[misc]
+def _ts(
+    year: int,
+    month: int,
+    day: int,
+    hour: int = 0,
+    minute: int = 0,
+    second: int = 0,
+    microsecond: int = 0,
+    *,
+    tz: dt.tzinfo | None = None,
+) -> dt.datetime:
+    return dt.datetime(year, month, day, hour, minute, second, microsecond, tzinfo=tz)
 
 
 SCALAR_CASES: tuple[WriteCase, ...] = (

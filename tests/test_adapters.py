@@ -12,7 +12,7 @@ import asyncio
 import datetime as dt
 import importlib.util
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Generator
 from decimal import Decimal
 from typing import Any
 
@@ -191,7 +191,7 @@ def _django_model() -> Any:
     if "Thing" not in _DJANGO_MODELS:
         from django.db import models
 
-        class Thing(models.Model):
+        class Thing(models.Model):  # type: ignore[misc]  # django has no stubs
             id = models.BigIntegerField(primary_key=True)
             name = models.TextField(null=True)
 
@@ -434,6 +434,8 @@ def test_psycopg2_rows_stream_and_stopping_early_leaves_it_usable(
             raw, "SELECT g, repeat('x', 50) FROM generate_series(1, 200000) g"
         )
         assert next(rows) == (1, "x" * 50)
+        # annotated Iterator, documented as closable: a generator
+        assert isinstance(rows, Generator)
         rows.close()  # the rest of the COPY is read and dropped
         cur = raw.cursor()
         cur.execute("SELECT 1")

@@ -16,6 +16,7 @@ from pgsetup import ROLES
 
 import pgcopy_fast as pcf
 from pgcopy_fast.connection import transport_aio
+from pgcopy_fast.connection.transport import RECV_BUFFER_SIZE
 
 
 def arun(
@@ -279,7 +280,7 @@ def test_slow_consumer_keeps_memory_bounded(pg_server) -> None:
                     )  # a slow consumer, not a timing assertion
                     peak = max(peak, conn._wire.transport._buffered)
         assert n == 300_000
-        assert peak <= transport_aio.MAX_BUFFERED + transport_aio.RECV_BUFFER_SIZE
+        assert peak <= transport_aio.MAX_BUFFERED + RECV_BUFFER_SIZE
 
     arun(pg_server, body)
 

@@ -418,7 +418,9 @@ def test_header_before_postgresql_15_is_left_out_of_the_copy(
         ("text", b"a\\tb\\\\\t\\N\t\\101\\x41\\q\n", [b"a\tb\\", None, b"AAq"], 21),
     ],
 )
-def test_parse_record(fmt: str, data: bytes, fields: list, end: int) -> None:
+def test_parse_record(
+    fmt: str, data: bytes, fields: list[bytes | None], end: int
+) -> None:
     from pgcopy_fast.cli.commands import _parse_record
 
     null = b"" if fmt == "csv" else b"\\N"

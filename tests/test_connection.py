@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from typing import Any
 
 import pytest
 from pgsetup import ROLES
@@ -11,7 +12,7 @@ from pgsetup import ROLES
 import pgcopy_fast as pcf
 
 
-def _tcp(pg_server, role: str, **kwargs: object) -> pcf.Connection:
+def _tcp(pg_server, role: str, **kwargs: Any) -> pcf.Connection:
     if pg_server.tls is None:
         pytest.skip("needs the throwaway cluster (pg_hba lines, roles, TLS)")
     password = {r: p for r, _, p, _ in ROLES}[role]
@@ -182,21 +183,27 @@ def test_error_in_the_middle_stops_the_batch(conn: pcf.Connection) -> None:
         conn.execute("SELECT * FROM b")  # the implicit transaction rolled back
 
 
+def _status(conn: pcf.Connection) -> pcf.TransactionStatus:
+    # read through a call, so mypy does not keep the attribute narrowed
+    # to the previous assert's value across the execute() that changes it
+    return conn.transaction_status
+
+
 def test_transaction_status_follows_ready_for_query(conn: pcf.Connection) -> None:
     conn.execute("BEGIN")
-    assert conn.transaction_status is pcf.TransactionStatus.INTRANS
+    assert _status(conn) is pcf.TransactionStatus.INTRANS
     with pytest.raises(pcf.DataError):
         conn.execute("SELECT 1/0")
-    assert conn.transaction_status is pcf.TransactionStatus.INERROR
+    assert _status(conn) is pcf.TransactionStatus.INERROR
     with pytest.raises(pcf.InternalError) as info:
         conn.execute("SELECT 1")
     assert info.value.sqlstate == "25P02"
     conn.execute("ROLLBACK")
-    assert conn.transaction_status is pcf.TransactionStatus.IDLE
+    assert _status(conn) is pcf.TransactionStatus.IDLE
 
 
 def test_notices_parameters_and_notifications(conn: pcf.Connection) -> None:
-    seen = []
+    seen: list[pcf.NoticeResponse] = []
     conn.add_notice_handler(seen.append)
     conn.execute("DO $$ BEGIN RAISE NOTICE 'hello %', 42; END $$")
     assert [n.message for n in conn.notices] == ["hello 42"]

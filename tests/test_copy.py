@@ -55,8 +55,9 @@ EXPECTED = [
 def test_copy_in_each_format_with_context_manager(
     conn: pcf.Connection, table: str, options: str, types: list[str] | None
 ) -> None:
-    extra = {"delimiter": "|", "null": "NULL"} if "DELIMITER" in options else {}
-    with conn.copy_in(f"COPY {table} FROM STDIN {options}", types=types, **extra) as cp:
+    delimiter, null = ("|", "NULL") if "DELIMITER" in options else (None, None)
+    sql = f"COPY {table} FROM STDIN {options}"
+    with conn.copy_in(sql, types=types, delimiter=delimiter, null=null) as cp:
         assert cp.ncolumns == 3
         expected_format = (
             "binary" if types else ("csv" if "csv" in options.lower() else "text")
@@ -165,13 +166,13 @@ def test_copy_out_each_format(
 ) -> None:
     with conn.copy_in(f"COPY {table} FROM STDIN (FORMAT binary)", TYPES) as cp:
         cp.write_rows(DATA)
-    extra = {"delimiter": ",", "null": "nil"} if "nil" in options else {}
+    delimiter, null = (",", "nil") if "nil" in options else (None, None)
     sql = f"COPY (SELECT * FROM {table} ORDER BY a) TO STDOUT {options}"
-    with conn.copy_out(sql, types, **extra) as out:
+    with conn.copy_out(sql, types, delimiter=delimiter, null=null) as out:
         assert out.ncolumns == 3
         assert list(out) == expected
     assert out.rowcount == 4
-    out = conn.copy_out(sql, types, **extra)
+    out = conn.copy_out(sql, types, delimiter=delimiter, null=null)
     assert out.read_row() == expected[0]
     assert [out.read_row() for _ in range(4)] == [*expected[1:], None]
     assert out.rowcount == 4

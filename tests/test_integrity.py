@@ -88,9 +88,7 @@ def judge(pg_server: Any) -> Iterator[psycopg.Connection[Any]]:
 def oids(judge: psycopg.Connection[Any]) -> dict[str, int]:
     """OIDs of the enum and domains (for element_oids of their arrays)."""
     names = (ENUM, "integ_dint", DOMAIN_TEXT)
-    return {
-        n: judge.execute("SELECT %s::regtype::oid", (n,)).fetchone()[0] for n in names
-    }
+    return {n: scalar(judge, "SELECT %s::regtype::oid", (n,)) for n in names}
 
 
 @pytest.fixture
@@ -107,6 +105,13 @@ def server_text(
 
 def fresh(judge: psycopg.Connection[Any], table: str, columns: str) -> None:
     judge.execute(f"DROP TABLE IF EXISTS {table}; CREATE TABLE {table} ({columns})")
+
+
+def scalar(judge: psycopg.Connection[Any], sql: str, params: Sequence[Any]) -> Any:
+    """The one value of a one-row query."""
+    row = judge.execute(sql, params).fetchone()
+    assert row is not None, sql
+    return row[0]
 
 
 # -- psycopg 3 as the reference -------------------------------------------------
@@ -409,8 +414,8 @@ def test_null_marker_value_is_not_null(
     got = judge.execute(
         f"SELECT id, t, vc, e::text, d, a::text FROM {table} ORDER BY id"
     ).fetchall()
-    want_arr = judge.execute("SELECT %s::text[]::text", (arr,)).fetchone()[0]
-    want_arr3 = judge.execute("SELECT %s::text[]::text", ([marker],)).fetchone()[0]
+    want_arr = scalar(judge, "SELECT %s::text[]::text", (arr,))
+    want_arr3 = scalar(judge, "SELECT %s::text[]::text", ([marker],))
     assert got == [
         (1, marker, marker, "NA", marker, want_arr),
         (2, None, None, None, None, None),
@@ -457,7 +462,7 @@ def test_naive_timestamptz_is_utc_under_session_timezone(
         (1, summer, summer, [summer]),
         (2, summer.replace(tzinfo=UTC), summer, None),
     ]
-    expected = {
+    expected: dict[str, dict[int, Any]] = {
         "v": {
             0: "2020-01-01 12:00:00+00",
             1: "2020-07-01 12:00:00.000005+00",
@@ -519,7 +524,7 @@ def test_infinity_option_writes_infinity(
             None,
         ),
     ]
-    expected = {
+    expected: dict[str, dict[int, Any]] = {
         "d": {0: "infinity", 1: "-infinity", 2: "infinity", 3: "2000-01-02"},
         "ts": {0: "infinity", 1: "-infinity", 2: "infinity", 3: "2000-01-02 00:00:00"},
         "tz": {

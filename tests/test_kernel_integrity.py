@@ -536,6 +536,7 @@ def _parity_cases() -> list[tuple[list[str], tuple[Any, ...]]]:
 @both_twins
 @pytest.mark.parametrize("case", range(len(_parity_cases())))
 def test_twins_encode_pandas_and_numpy_identically(case: int) -> None:
+    assert core_c is not None  # the marker skips without it
     names, row = _parity_cases()[case]
     binary = [
         outcome(core, lambda c: c.BinaryEncoder(names), [row])

@@ -160,3 +160,22 @@ def test_generated_files_say_so() -> None:
     for source, target in async_to_sync.PAIRS:
         text = (ROOT / target).read_text()
         assert text.startswith(f"# WARNING: generated from {source}")
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="tomllib is 3.11+")
+def test_every_test_module_is_in_the_mypy_test_override() -> None:
+    # mypy names each file of tests/ after itself and takes no "test_*" glob,
+    # so pyproject.toml lists them; a file left out is checked as strictly as
+    # the package.
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mypy"]
+    assert "tests" in config["files"]
+    relaxed = {
+        name
+        for override in config["overrides"]
+        if override.get("disallow_untyped_defs") is False
+        for name in override["module"]
+    }
+    here = {path.stem for path in (ROOT / "tests").glob("*.py")}
+    assert sorted(here - relaxed) == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -109,7 +110,7 @@ def test_a_cached_copy_is_one_query(conn: Any, monkeypatch: pytest.MonkeyPatch) 
     _fresh(conn, "pc_rt", "v int4")
     conn.copy_records("pc_rt", [(1,)])
     sent: list[str] = []
-    real = conn._wire.proto.query
+    real: Callable[[str], bytes] = conn._wire.proto.query
 
     def counting(sql: str) -> bytes:
         sent.append(sql)

@@ -30,11 +30,11 @@ def test_startup_reaches_ready_for_query(impl: types.ModuleType, pg_server) -> N
     types_seen = [t for t, _ in messages]
     assert types_seen[0] == AUTHENTICATION and int32(messages[0][1]) == 0
     assert BACKEND_KEY_DATA in types_seen
-    params = dict(
-        tuple(p.decode().split("\x00")[:2])
-        for t, p in messages
-        if t == PARAMETER_STATUS
-    )
+    params: dict[str, str] = {}
+    for t, p in messages:
+        if t == PARAMETER_STATUS:
+            name, value = p.decode().split("\x00")[:2]
+            params[name] = value
     assert params["server_encoding"] == "UTF8"
     assert int(params["server_version"].split(".")[0]) >= 10
     assert messages[-1] == (READY_FOR_QUERY, b"I")
@@ -46,7 +46,7 @@ def test_server_rejects_unknown_database_with_error_response(
     with open_socket(pg_server.host, pg_server.port) as sock:
         sock.sendall(startup_message(impl, user=pg_server.user, database="no_such_db"))
         reader = impl.FrameReader()
-        seen = []
+        seen: list[tuple[bytes, memoryview]] = []
         while not seen or seen[-1][0] != b"E":
             msg = reader.next_message()
             if msg is None:

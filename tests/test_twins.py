@@ -7,19 +7,23 @@ choice (they run under both ids, which costs little and keeps one rule).
 from __future__ import annotations
 
 import ast
+import functools
 import inspect
 import itertools
 import types
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
-from conftest import core_c, core_py
+from conftest import core_c as _core_c
+from conftest import core_py
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-pytestmark = pytest.mark.skipif(core_c is None, reason="compiled twin not built")
+pytestmark = pytest.mark.skipif(_core_c is None, reason="compiled twin not built")
+#: The compiled twin (every test here is skipped without it).
+core_c = cast(types.ModuleType, _core_c)
 
 
 def _public(obj: Any) -> list[str]:
@@ -40,7 +44,6 @@ def test_twins_export_the_same_names() -> None:
 
 
 def _stub() -> ast.Module:
-    assert core_c is not None
     path = Path(core_py.__file__).with_name("_core_c.pyi")
     return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
 
@@ -57,14 +60,15 @@ def _stub_params(func: ast.FunctionDef) -> list[str]:
 
 
 def _py_params(func: Callable[..., Any]) -> list[str]:
-    prefix = {
-        inspect.Parameter.VAR_POSITIONAL: "*",
-        inspect.Parameter.VAR_KEYWORD: "**",
-    }
-    return [
-        prefix.get(p.kind, "") + p.name
-        for p in inspect.signature(func).parameters.values()
-    ]
+    names = []
+    for p in inspect.signature(func).parameters.values():
+        if p.kind is inspect.Parameter.VAR_POSITIONAL:
+            names.append("*" + p.name)
+        elif p.kind is inspect.Parameter.VAR_KEYWORD:
+            names.append("**" + p.name)
+        else:
+            names.append(p.name)
+    return names
 
 
 def test_the_stub_declares_what_the_twins_export() -> None:
@@ -138,12 +142,53 @@ def test_twins_have_the_same_signatures() -> None:
                 assert inspect.getdoc(py_attr) == inspect.getdoc(c_attr), attr
 
 
+def _buffer_len(module: types.ModuleType, size_hint: Any) -> int:
+    return len(module.WriteBuffer(size_hint))
+
+
 def test_constructors_agree() -> None:
     for arg in (0, 16, -1, 2**40, "x", None):
-        py = _outcome(lambda a=arg: len(core_py.WriteBuffer(a)))
-        c = _outcome(lambda a=arg: len(core_c.WriteBuffer(a)))
+        py = _outcome(functools.partial(_buffer_len, core_py, arg))
+        c = _outcome(functools.partial(_buffer_len, core_c, arg))
         assert py == c, arg
     assert len(core_c.WriteBuffer(size_hint=8)) == len(core_py.WriteBuffer(size_hint=8))
+
+
+_CONSTRUCTOR_CALLS: list[tuple[str, dict[str, Any]]] = [
+    ("TextEncoder", {}),
+    ("TextEncoder", {"delimiter": "ab"}),
+    ("TextEncoder", {"delimiter": 1}),
+    ("TextEncoder", {"delimiter": "\u00e9"}),
+    ("TextEncoder", {"delimiter": "\\"}),
+    ("TextEncoder", {"delimiter": "x"}),
+    ("TextEncoder", {"null": "a\nb"}),
+    ("TextEncoder", {"null": None}),
+    ("TextDecoder", {"delimiter": ""}),
+    ("TextDecoder", {"null": "\r"}),
+    ("CsvEncoder", {"quote": ","}),
+    ("CsvEncoder", {"quote": "'", "delimiter": "'"}),
+    ("CsvEncoder", {"delimiter": 7, "quote": 8}),
+    ("CsvEncoder", {"quote": ",", "null": 3}),
+    ("CsvDecoder", {"quote": ","}),
+    ("CsvDecoder", {"quote": "ab"}),
+    ("CsvDecoder", {"null": 3}),
+    ("BinaryEncoder", {"types": "int4"}),
+    ("BinaryEncoder", {"types": 4}),
+    ("BinaryEncoder", {"types": ["int4", "hstore"]}),
+    ("BinaryEncoder", {"types": ["int4"], "element_oids": [1, 2]}),
+    ("BinaryEncoder", {"types": ["_text"], "element_oids": [25]}),
+    ("BinaryDecoder", {}),
+    ("BinaryDecoder", {"types": b"int4"}),
+    ("BinaryDecoder", {"types": ("int4", "nope")}),
+]
+
+
+@pytest.mark.parametrize(("name", "kwargs"), _CONSTRUCTOR_CALLS)
+def test_constructor_checks_agree(name: str, kwargs: dict[str, Any]) -> None:
+    """The argument checks (one Python function for both twins) answer alike."""
+    py = _outcome(lambda: type(getattr(core_py, name)(**kwargs)).__name__)
+    c = _outcome(lambda: type(getattr(core_c, name)(**kwargs)).__name__)
+    assert py == c
 
 
 def _outcome(func: Callable[[], Any]) -> Any:
@@ -195,14 +240,14 @@ def test_write_buffers_agree_on_any_sequence_of_calls(
             if method in ("end_message", "clear"):
                 results.append(_outcome(func))
             else:
-                results.append(_outcome(lambda f=func, v=value: f(v)))
+                results.append(_outcome(functools.partial(func, value)))
         assert results[0] == results[1], (method, value)
         assert twins[0].getvalue() == twins[1].getvalue()
         assert twins[0].in_message == twins[1].in_message
 
 
 def _run_reader(
-    module: types.ModuleType, pieces: list[bytes], modes: list[bool]
+    module: types.ModuleType, pieces: list[bytes], modes: list[int]
 ) -> list[Any]:
     reader = module.FrameReader()
     log: list[Any] = []

@@ -18,7 +18,6 @@ import time
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
-    AsyncIterator,
     Iterable,
     Sequence,
 )
@@ -295,7 +294,7 @@ class AsyncConnection(BaseConnection):
         columns: Sequence[str] | None = None,
         *,
         options: CodecOptions | None = None,
-    ) -> AsyncIterator[tuple[Any, ...]]:
+    ) -> AsyncGenerator[tuple[Any, ...], None]:
         """Yield a table's rows as Python values (types from the catalog).
 
         Consume the iterator to its end (or close it) before using the
@@ -315,7 +314,7 @@ class AsyncConnection(BaseConnection):
 
     async def copy_query_out(
         self, sql: str, *, options: CodecOptions | None = None
-    ) -> AsyncIterator[tuple[Any, ...]]:
+    ) -> AsyncGenerator[tuple[Any, ...], None]:
         """Yield a query's rows as Python values, typed from its columns.
 
         Runs ``COPY (sql) TO STDOUT``; the types come from describing the

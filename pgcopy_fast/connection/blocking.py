@@ -10,7 +10,6 @@ import time
 from collections.abc import (
     Generator,
     Iterable,
-    Iterator,
     Sequence,
 )
 from types import TracebackType
@@ -269,7 +268,7 @@ class Connection(BaseConnection):
         columns: Sequence[str] | None = None,
         *,
         options: CodecOptions | None = None,
-    ) -> Iterator[tuple[Any, ...]]:
+    ) -> Generator[tuple[Any, ...], None]:
         """Yield a table's rows as Python values (types from the catalog).
 
         Consume the iterator to its end (or close it) before using the
@@ -288,7 +287,7 @@ class Connection(BaseConnection):
 
     def copy_query_out(
         self, sql: str, *, options: CodecOptions | None = None
-    ) -> Iterator[tuple[Any, ...]]:
+    ) -> Generator[tuple[Any, ...], None]:
         """Yield a query's rows as Python values, typed from its columns.
 
         Runs ``COPY (sql) TO STDOUT``; the types come from describing the

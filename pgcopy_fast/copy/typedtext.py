@@ -28,6 +28,7 @@ from typing import Any
 
 from ..errors import DecodeError
 from ..kernels import core as _core
+from ..kernels.consts import PG_EPOCH_ORDINAL, USECS_PER_DAY
 from ..kernels.values import float_text
 from ..options import DEFAULT_OPTIONS, CodecOptions
 from .textvalues import text_parser
@@ -136,7 +137,6 @@ def _decode_options(options: CodecOptions) -> CodecOptions:
 # datetime of year 1 that is BC in UTC, or one of year 9999 past it).
 _AS_MICROS = {"timestamp": "int8", "timestamptz": "int8"}
 _INT64_MAX = (1 << 63) - 1
-_PG_EPOCH = datetime.date(2000, 1, 1).toordinal()
 _CYCLE_DAYS = 146097  # 400 Gregorian years
 _MAX_ORDINAL = datetime.date.max.toordinal()
 
@@ -152,8 +152,8 @@ def _timestamp_text(micros: int, zone: str) -> str:
         return "infinity"
     if micros == -_INT64_MAX - 1:
         return "-infinity"
-    days, rem = divmod(micros, 86_400_000_000)
-    ordinal, shift = _PG_EPOCH + days, 0
+    days, rem = divmod(micros, USECS_PER_DAY)
+    ordinal, shift = PG_EPOCH_ORDINAL + days, 0
     # datetime.date spans years 1..9999: move by whole 400-year cycles.
     while ordinal < 1:
         ordinal, shift = ordinal + _CYCLE_DAYS, shift + 400

@@ -114,7 +114,7 @@ cdef inline int _need_failed(object v, str expected) except -1:
 
 cdef int _again(WriteBuffer buf, object v, object state, bin_encode_fn encode,
                 str expected) except -1:
-    # A value the encoder's type check refused, made plain (_values.plain):
+    # A value the encoder's type check refused, made plain (values.plain):
     # NaT and NA are NULL, a numpy scalar is the value it holds, anything
     # else the TypeError naming the original type.  Same as _codecs_py._again.
     cdef object value = _plain(v)

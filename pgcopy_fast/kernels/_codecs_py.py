@@ -81,7 +81,7 @@ _AF_INET, _AF_INET6 = 2, 3
 
 
 def _again(out: bytearray, v: Any, encode: Encode, expected: str) -> None:
-    """A value the encoder's type check refused, made plain (see _values.plain).
+    """A value the encoder's type check refused, made plain (see values.plain).
 
     NaT and NA are NULL; a numpy scalar is encoded as the value it holds;
     anything else is the TypeError, naming the original type.

@@ -169,7 +169,7 @@ cdef object _MISSING = object()
 cdef object _text_value(object v, const char** data, Py_ssize_t* size, char* scratch):
     # Points data/size at v's text form; returns the object that owns the
     # bytes (or None when they are in scratch, at least 32 bytes), or
-    # _MISSING for a value that is NULL (NaT, NA: _values.plain).
+    # _MISSING for a value that is NULL (NaT, NA: values.plain).
     cdef object t = type(v)
     cdef long long n
     cdef int overflow = 0

@@ -1,6 +1,6 @@
 """Selects the kernel twin: compiled ``_core_c`` or pure ``_core_py``.
 
-``PGCOPY_FAST_IMPL`` decides (DESIGN.md section 1): unset or empty means the
+``PGCOPY_FAST_IMPL`` decides: unset or empty means the
 best available; ``c`` means the compiled twin or an ImportError, never a
 silent fallback; ``python`` means the pure twin.  The names below are
 rebound by the test suite's ``impl`` fixture, so the layers above must look
