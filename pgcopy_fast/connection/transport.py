@@ -129,8 +129,9 @@ class SocketTransport:
         with buf.view() as view:
             self.sock.sendall(view)
 
-    def drain(self) -> None:
+    def drain(self) -> bool:
         """Nothing to wait for: ``write`` returns once the kernel has the bytes."""
+        return False
 
     def start_tls(self, context: ssl.SSLContext, server_hostname: str | None) -> bytes:
         """Wrap the socket in TLS; returns the server certificate (DER)."""

@@ -206,16 +206,21 @@ class AsyncTransport(asyncio.Protocol):
             # once, and the buffer is reused for the next batch.
             self.write(buf.getvalue())
 
-    async def drain(self) -> None:
-        """Wait while the transport holds more than its high-water mark."""
+    async def drain(self) -> bool:
+        """Wait while the transport holds more than its high-water mark.
+
+        Returns True when it waited (other tasks ran meanwhile).
+        """
         if self._lost is not None:
             raise self._lost
-        if self._writing_paused:
-            self._drain_waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._drain_waiter
-            finally:
-                self._drain_waiter = None
+        if not self._writing_paused:
+            return False
+        self._drain_waiter = asyncio.get_running_loop().create_future()
+        try:
+            await self._drain_waiter
+        finally:
+            self._drain_waiter = None
+        return True
 
     async def start_tls(
         self, context: ssl.SSLContext, server_hostname: str | None

@@ -127,15 +127,17 @@ class Wire:
             self.abandon()
             raise
 
-    def send_buffer(self, buf: Any) -> None:
+    def send_buffer(self, buf: Any) -> bool:
         """Send a WriteBuffer's contents (a COPY IN batch).
+
+        Returns True when it had to wait for the transport to drain.
 
         Raises:
             OperationalError: the connection was lost.
         """
         try:
             self.transport.write_buffer(buf)
-            self.transport.drain()
+            return self.transport.drain()
         except OSError as exc:
             self.abandon()
             raise _lost(exc) from exc

@@ -133,15 +133,17 @@ class AsyncWire:
             self.abandon()
             raise
 
-    async def send_buffer(self, buf: Any) -> None:
+    async def send_buffer(self, buf: Any) -> bool:
         """Send a WriteBuffer's contents (a COPY IN batch).
+
+        Returns True when it had to wait for the transport to drain.
 
         Raises:
             OperationalError: the connection was lost.
         """
         try:
             self.transport.write_buffer(buf)
-            await self.transport.drain()
+            return await self.transport.drain()
         except OSError as exc:
             self.abandon()
             raise _lost(exc) from exc

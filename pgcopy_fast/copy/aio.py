@@ -44,8 +44,8 @@ class AsyncWireLike(WireState, Protocol):
     async def run(self, flow: Generator[Any, Any, T], resumable: bool = False) -> T:
         """Run a flow to its end."""
 
-    async def send_buffer(self, buf: Any) -> None:
-        """Send a WriteBuffer's contents."""
+    async def send_buffer(self, buf: Any) -> bool:
+        """Send a WriteBuffer's contents; True if it waited for the drain."""
 
     async def cancel(self) -> None:
         """Send a CancelRequest."""
@@ -119,12 +119,15 @@ class AsyncCopyIn(_CopyInBase):
 
     async def _flush(self) -> None:
         if self._batch_ready():
-            await self._wire.send_buffer(self._buf)
-            self._next_batch()
             if True:  # ASYNC
-                # Let other tasks run between batches (a cancel(), a
-                # timeout, the reader that sees an early ErrorResponse).
-                await asyncio.sleep(0)
+                if not await self._wire.send_buffer(self._buf):
+                    # Let other tasks run between batches (a cancel(), a
+                    # timeout, the reader that sees an early ErrorResponse);
+                    # a drain that waited has let them run already.
+                    await asyncio.sleep(0)
+            else:
+                self._wire.send_buffer(self._buf)
+            self._next_batch()
             ending = self._early_failure()
             if ending is not None:
                 await self._wire.run(ending)

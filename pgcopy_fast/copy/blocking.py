@@ -32,8 +32,8 @@ class WireLike(WireState, Protocol):
     def run(self, flow: Generator[Any, Any, T], resumable: bool = False) -> T:
         """Run a flow to its end."""
 
-    def send_buffer(self, buf: Any) -> None:
-        """Send a WriteBuffer's contents."""
+    def send_buffer(self, buf: Any) -> bool:
+        """Send a WriteBuffer's contents; True if it waited for the drain."""
 
     def cancel(self) -> None:
         """Send a CancelRequest."""
