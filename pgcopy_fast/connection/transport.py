@@ -12,10 +12,12 @@ import os
 import select
 import socket
 import ssl
+import threading
 import time
 from typing import Any
 
 from ..protocol.establish import is_unix
+from ..protocol.flows import Compute
 
 __all__ = ["INTERRUPTS", "RECV_BUFFER_SIZE", "SocketTransport"]
 
@@ -27,6 +29,34 @@ INTERRUPTS: tuple[type[BaseException], ...] = ()
 #: Bytes asked of the kernel per recv: large enough that a COPY OUT stream
 #: arrives in few system calls, small enough to stay in the L2 cache.
 RECV_BUFFER_SIZE = 256 * 1024
+
+
+def run_in_thread(step: Compute, timeout: float | None) -> Any:
+    """``step.fn(*step.args)`` in a daemon thread, waited for ``timeout`` seconds.
+
+    A daemon thread, not an executor's: an abandoned computation must not
+    keep the interpreter from exiting.
+
+    Raises:
+        TimeoutError: it did not finish in time (the thread runs on, unseen).
+    """
+    outcome: list[Any] = []
+    done = threading.Event()
+
+    def work() -> None:
+        try:
+            outcome.append((True, step.fn(*step.args)))
+        except BaseException as exc:  # handed to the waiting caller
+            outcome.append((False, exc))
+        done.set()
+
+    threading.Thread(target=work, name="pgcopy_fast-compute", daemon=True).start()
+    if not done.wait(None if timeout is None else max(timeout, 0)):
+        raise TimeoutError("timeout expired")
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    return value
 
 
 def _connect(
@@ -141,6 +171,19 @@ class SocketTransport:
             self._poller.register(self.sock, select.POLLIN)
         cert: bytes = self.sock.getpeercert(binary_form=True) or b""
         return cert
+
+    def compute(self, step: Compute, deadline: float | None = None) -> Any:
+        """Run a flow's CPU-bound step; give up at ``deadline``.
+
+        With a deadline the work runs in a daemon thread, so that a server
+        asking for an endless computation cannot hold the caller past it.
+
+        Raises:
+            TimeoutError: the deadline passed first.
+        """
+        if deadline is None:
+            return step.fn(*step.args)
+        return run_in_thread(step, deadline - time.monotonic())
 
     def settle(self) -> None:
         """The session is open: no more connect_timeout on reads."""

@@ -14,11 +14,13 @@ import collections
 import os
 import ssl
 import sys
+import threading
 import time
 from typing import Any
 
 from ..kernels.consts import COPY_BATCH_THRESHOLD
 from ..protocol.establish import is_unix
+from ..protocol.flows import Compute
 from .transport import RECV_BUFFER_SIZE
 
 __all__ = ["INTERRUPTS", "AsyncTransport"]
@@ -240,6 +242,42 @@ class AsyncTransport(asyncio.Protocol):
         ssl_object = transport.get_extra_info("ssl_object")
         cert: bytes = ssl_object.getpeercert(binary_form=True)
         return cert
+
+    async def compute(self, step: Compute, deadline: float | None = None) -> Any:
+        """Run a flow's CPU-bound step in a thread, off the event loop.
+
+        Raises:
+            TimeoutError: ``deadline`` passed first.
+        """
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+
+        def finish(ok: bool, value: Any) -> None:
+            if future.done():
+                return
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
+
+        def work() -> None:
+            try:
+                result = (True, step.fn(*step.args))
+            except BaseException as exc:  # handed to the waiting task
+                result = (False, exc)
+            try:
+                loop.call_soon_threadsafe(finish, *result)
+            except RuntimeError:
+                pass  # the loop is gone: nobody waits any more
+
+        # A daemon thread, not the default executor: asyncio.run() waits for
+        # the executor's threads, and an abandoned computation must not
+        # hold the program.
+        threading.Thread(target=work, name="pgcopy_fast-compute", daemon=True).start()
+        try:
+            return await asyncio.wait_for(future, _timeout(deadline))
+        except asyncio.TimeoutError:
+            raise TimeoutError("timeout expired") from None
 
     def settle(self) -> None:
         """The session is open (timeouts are per call here: nothing to undo)."""

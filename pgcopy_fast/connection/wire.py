@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 from ..errors import Error, InterfaceError, OperationalError
 from ..protocol.establish import RecvExactly, StartTLS
 from ..protocol.events import Event, TransactionStatus
-from ..protocol.flows import RECV
+from ..protocol.flows import RECV, Compute
 from ..protocol.machine import ClientProtocol, State, cancel_request
 from .transport import INTERRUPTS, SocketTransport
 
@@ -44,6 +44,9 @@ def drive(
             elif isinstance(step, StartTLS):
                 cert = transport.start_tls(step.context, step.server_hostname)
                 step = flow.send(cert)
+                continue
+            elif isinstance(step, Compute):
+                step = flow.send(transport.compute(step, deadline))
                 continue
             else:
                 transport.write(step)

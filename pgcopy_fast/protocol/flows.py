@@ -34,6 +34,7 @@ from .machine import ClientProtocol, State
 
 __all__ = [
     "RECV",
+    "Compute",
     "Result",
     "startup_flow",
     "query_flow",
@@ -54,6 +55,21 @@ class _Recv:
 
 #: Yielded by a flow that needs bytes from the server.
 RECV: Final = _Recv()
+
+
+@dataclass(frozen=True)
+class Compute:
+    """Instruction: run ``fn(*args)`` (CPU-bound) and send back its result.
+
+    A flow yields it for work too slow to run where the flow runs (SCRAM's
+    key derivation, whose iteration count the server chooses): the asyncio
+    driver runs it in a thread, off the event loop, and both drivers give
+    up on it at the connection's deadline.
+    """
+
+    fn: Callable[..., Any]
+    args: tuple[Any, ...] = ()
+
 
 AsyncHandler: TypeAlias = Callable[[Event], None]
 
