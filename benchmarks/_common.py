@@ -1,14 +1,17 @@
-"""Shared helpers of the benchmark scripts: a server to talk to, and timers."""
+"""Shared helpers of the benchmark scripts: a server, a scratch table, timers."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import resource
+import secrets
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import pgcopy_fast as pcf
 from pgcopy_fast.tempserver import TempServer
 
 
@@ -25,6 +28,23 @@ def server_dsn(dsn: str | None) -> Iterator[str]:
         return
     with TempServer() as srv:
         yield srv.dsn
+
+
+@contextlib.contextmanager
+def scratch_table(dsn: str, stem: str, columns: str) -> Iterator[str]:
+    """An unlogged table of a unique name for the with block, dropped after it.
+
+    Unique, so that two runs against one server (``--dsn``) do not meet, and
+    dropped on a fresh connection whatever happened, so that none is left.
+    """
+    name = f"{stem}_{os.getpid()}_{secrets.token_hex(3)}"
+    with pcf.connect(dsn) as conn:
+        conn.execute(f"CREATE UNLOGGED TABLE {name} ({columns})")
+    try:
+        yield name
+    finally:
+        with pcf.connect(dsn) as conn:
+            conn.execute(f"DROP TABLE IF EXISTS {name}")
 
 
 @dataclass

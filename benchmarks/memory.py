@@ -3,7 +3,9 @@
     python benchmarks/memory.py [--rows N] [--format binary|text] [--dsn DSN]
 
 Rows come from a generator, so all that can grow is pgcopy_fast's own
-buffering: the write buffer (one batch) and nothing else.
+buffering: the write buffer (one batch) and nothing else.  (They are simple
+sequential values: made inside the timed copy, random ones would time the
+random generator.)  The table is uniquely named and dropped at the end.
 """
 
 from __future__ import annotations
@@ -11,7 +13,14 @@ from __future__ import annotations
 import argparse
 import gc
 
-from _common import add_server_args, measure, peak_rss_mb, rss_mb, server_dsn
+from _common import (
+    add_server_args,
+    measure,
+    peak_rss_mb,
+    rss_mb,
+    scratch_table,
+    server_dsn,
+)
 
 import pgcopy_fast as pcf
 
@@ -22,11 +31,11 @@ def main() -> None:
     parser.add_argument("--format", choices=["binary", "text"], default="binary")
     add_server_args(parser)
     args = parser.parse_args()
-    with server_dsn(args.dsn) as dsn, pcf.connect(dsn) as conn:
-        conn.execute("DROP TABLE IF EXISTS bench_mem")
-        conn.execute(
-            "CREATE UNLOGGED TABLE bench_mem (id int8, qty int4, price float8)"
-        )
+    with (
+        server_dsn(args.dsn) as dsn,
+        scratch_table(dsn, "bench_mem", "id int8, qty int4, price float8") as table,
+        pcf.connect(dsn) as conn,
+    ):
         rows = ((i, i % 1000, i * 0.25) for i in range(args.rows))
         gc.collect()
         before, peak_before = rss_mb(), peak_rss_mb()
@@ -34,11 +43,10 @@ def main() -> None:
         types = ["int8", "int4", "float8"] if args.format == "binary" else None
         with (
             measure() as t,
-            conn.copy_in(f"COPY bench_mem FROM STDIN {options}", types) as cp,
+            conn.copy_in(f"COPY {table} FROM STDIN {options}", types) as cp,
         ):
             cp.write_rows(rows)
         after, peak_after = rss_mb(), peak_rss_mb()
-        conn.execute("DROP TABLE bench_mem")
     print(
         f"pgcopy_fast {pcf.__version__} ({pcf.__impl__}), {args.format}, {cp.rowcount:,} rows"
     )

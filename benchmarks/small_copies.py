@@ -7,7 +7,8 @@ connection kept open, wall and client CPU per call, median of R runs
 interleaved.  ``pgcopy_fast copy_records`` carries its plan check (LOCK +
 one catalog query in the COPY's own query string); ``pgcopy_fast copy_in``
 is the same copy with the types given and no plan or check, so the
-difference between the two rows is what the check costs.
+difference between the two rows is what the check costs.  The table is
+uniquely named and dropped at the end, whatever happens.
 """
 
 from __future__ import annotations
@@ -20,12 +21,11 @@ import string
 from collections.abc import Callable
 from typing import Any
 
-from _common import add_server_args, measure, server_dsn
+from _common import add_server_args, measure, scratch_table, server_dsn
 
 import pgcopy_fast as pcf
 from pgcopy_fast.connection.conninfo import resolve
 
-TABLE = "bench_small"
 TYPES = ["int8", "int4", "float8", "text"]
 
 
@@ -44,19 +44,20 @@ def _rows(n: int) -> list[tuple[Any, ...]]:
 
 def peers(
     dsn: str,
+    table: str,
 ) -> dict[str, tuple[Callable[[list[Any]], None], Callable[[], None]]]:
     """name -> (copy one batch, close)."""
     out: dict[str, tuple[Callable[[list[Any]], None], Callable[[], None]]] = {}
     conn = pcf.connect(dsn)
 
     def records_copy(rows: list[Any]) -> None:
-        conn.copy_records(TABLE, rows)
+        conn.copy_records(table, rows)
 
     out["pgcopy_fast copy_records"] = (records_copy, conn.close)
     raw = pcf.connect(dsn)
 
     def raw_copy(rows: list[Any]) -> None:
-        with raw.copy_in(f"COPY {TABLE} FROM STDIN (FORMAT binary)", TYPES) as cp:
+        with raw.copy_in(f"COPY {table} FROM STDIN (FORMAT binary)", TYPES) as cp:
             cp.write_rows(rows)
 
     out["pgcopy_fast copy_in (no check)"] = (raw_copy, raw.close)
@@ -67,7 +68,7 @@ def peers(
 
         def pg_copy(rows: list[Any]) -> None:
             with pg.cursor() as cur:
-                with cur.copy(f"COPY {TABLE} FROM STDIN (FORMAT BINARY)") as copy:
+                with cur.copy(f"COPY {table} FROM STDIN (FORMAT BINARY)") as copy:
                     copy.set_types(TYPES)
                     for row in rows:
                         copy.write_row(row)
@@ -88,7 +89,7 @@ def peers(
         )
 
         def apg_copy(rows: list[Any]) -> None:
-            loop.run_until_complete(apg.copy_records_to_table(TABLE, records=rows))
+            loop.run_until_complete(apg.copy_records_to_table(table, records=rows))
 
         def apg_close() -> None:
             loop.run_until_complete(apg.close())
@@ -108,32 +109,31 @@ def main() -> None:
     add_server_args(parser)
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
-    with server_dsn(args.dsn) as dsn:
-        with pcf.connect(dsn) as admin:
-            admin.execute(
-                f"DROP TABLE IF EXISTS {TABLE}; CREATE UNLOGGED TABLE {TABLE} "
-                "(id int8, qty int4, price float8, name text)"
-            )
-        found = peers(dsn)
+    columns = "id int8, qty int4, price float8, name text"
+    with (
+        server_dsn(args.dsn) as dsn,
+        scratch_table(dsn, "bench_small", columns) as table,
+    ):
+        found = peers(dsn, table)
         results: dict[tuple[str, int], list[tuple[float, float]]] = {}
-        for _ in range(args.repeat):
-            for size in sizes:
-                batch = _rows(size)
-                calls = max(50, args.calls // max(1, size // 10))
-                for name, (copy, _) in found.items():
-                    copy(batch)  # warm: plans, caches
-                    with measure() as t:
-                        for _ in range(calls):
-                            copy(batch)
-                    results.setdefault((name, size), []).append(
-                        (t.wall / calls * 1e6, t.cpu / calls * 1e6)
-                    )
-            with pcf.connect(dsn) as admin:
-                admin.execute(f"TRUNCATE {TABLE}")
-        for _, close in found.values():
-            close()
-        with pcf.connect(dsn) as admin:
-            admin.execute(f"DROP TABLE {TABLE}")
+        try:
+            for _ in range(args.repeat):
+                for size in sizes:
+                    batch = _rows(size)
+                    calls = max(50, args.calls // max(1, size // 10))
+                    for name, (copy, _) in found.items():
+                        copy(batch)  # warm: plans, caches
+                        with measure() as t:
+                            for _ in range(calls):
+                                copy(batch)
+                        results.setdefault((name, size), []).append(
+                            (t.wall / calls * 1e6, t.cpu / calls * 1e6)
+                        )
+                with pcf.connect(dsn) as admin:
+                    admin.execute(f"TRUNCATE {table}")
+        finally:
+            for _, close in found.values():
+                close()
     print(
         f"pgcopy_fast {pcf.__version__} ({pcf.__impl__}); µs per call, median of {args.repeat}"
     )

@@ -2,8 +2,9 @@
 
     python benchmarks/threshold.py [--rows N] [--repeat R] [--dsn DSN]
 
-Loads the same narrow rows (int8, int4, float8) in binary with each
-threshold, interleaved, and prints the median of the repeats.
+Loads the same narrow rows (random int8, int4, float8, as the bench's) in
+binary with each threshold, interleaved, and prints the median of the
+repeats.  The table is uniquely named and dropped at the end.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from __future__ import annotations
 import argparse
 import statistics
 
-from _common import add_server_args, measure, server_dsn
+from _common import add_server_args, measure, scratch_table, server_dsn
 
 import pgcopy_fast as pcf
+from pgcopy_fast.cli._bench import make_rows
 
 THRESHOLDS = [16 * 1024, 64 * 1024, 128 * 1024, 256 * 1024, 512 * 1024, 1024 * 1024]
 
@@ -24,27 +26,26 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     add_server_args(parser)
     args = parser.parse_args()
-    rows = [(i, i % 1000, i * 0.25) for i in range(args.rows)]
+    rows = make_rows("narrow", args.rows)
     results: dict[int, list[tuple[float, float]]] = {t: [] for t in THRESHOLDS}
-    with server_dsn(args.dsn) as dsn, pcf.connect(dsn) as conn:
-        conn.execute("DROP TABLE IF EXISTS bench_thr")
-        conn.execute(
-            "CREATE UNLOGGED TABLE bench_thr (id int8, qty int4, price float8)"
-        )
+    with (
+        server_dsn(args.dsn) as dsn,
+        scratch_table(dsn, "bench_thr", "id int8, qty int4, price float8") as table,
+        pcf.connect(dsn) as conn,
+    ):
         for _ in range(args.repeat):
             for threshold in THRESHOLDS:
-                conn.execute("TRUNCATE bench_thr")
+                conn.execute(f"TRUNCATE {table}")
                 with (
                     measure() as t,
                     conn.copy_in(
-                        "COPY bench_thr FROM STDIN (FORMAT binary)",
+                        f"COPY {table} FROM STDIN (FORMAT binary)",
                         ["int8", "int4", "float8"],
                         threshold=threshold,
                     ) as cp,
                 ):
                     cp.write_rows(rows)
                 results[threshold].append((t.wall, t.per_row_us(args.rows)))
-        conn.execute("DROP TABLE bench_thr")
     print(
         f"pgcopy_fast ({pcf.__impl__}), {args.rows:,} narrow rows, median of {args.repeat}"
     )

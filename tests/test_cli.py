@@ -427,3 +427,116 @@ def test_parse_record(
     delim = b"," if fmt == "csv" else b"\t"
     assert _parse_record(data, 0, fmt, delim, b'"', null, False) == (fields, end)
     assert _parse_record(data[: end - 2], 0, fmt, delim, b'"', null, False) is None
+
+
+# -- bench ------------------------------------------------------------------
+
+BENCH_TABLES = (
+    "SELECT count(*) FROM pg_class "
+    "WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace"
+)
+
+
+@pytest.mark.kernel_free
+def test_bench_unknown_peer_exits_2_naming_the_valid_ones(cli) -> None:
+    done = cli("bench", "--peers", "pgcopy_fast[c],psycopg4", "--rows", "10")
+    assert done.returncode == 2
+    err = done.stderr.decode()
+    assert "unknown peer 'psycopg4'" in err
+    from pgcopy_fast.cli._bench import PEER_NAMES
+
+    for name in PEER_NAMES:
+        assert name in err
+    help_text = cli("bench", "--help").stdout.decode()
+    for name in PEER_NAMES:
+        assert name in help_text
+
+
+@pytest.mark.kernel_free
+def test_bench_leaves_no_tables_and_prints_legend_and_summary(
+    cli, pg_server, conn, tmp_path: Path
+) -> None:
+    import json
+    import re
+
+    before = conn.execute(BENCH_TABLES).rows
+    out = tmp_path / "bench.json"
+    done = cli(
+        "bench", "--rows", "2000", "--repeat", "1",
+        "--peers", "pgcopy_fast[c],psycopg3", "--dsn", pg_server.dsn,
+        "--json", str(out),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert conn.execute(BENCH_TABLES).rows == before
+    text = done.stdout.decode()
+    assert "| wide | in | pgcopy_fast[c] |" in text
+    assert "| narrow | out | psycopg3 |" in text
+    assert "- `pgcopy_fast[c]`: pgcopy_fast with its compiled (Cython) kernel" in text
+    assert "- `psycopg3`: psycopg 3 binary COPY" in text
+    assert "set_json_dumps(orjson.dumps)" in text  # which JSON library it got
+    assert "Summary:" in text
+    for head in ("wide COPY IN", "wide COPY OUT", "narrow COPY IN", "narrow COPY OUT"):
+        line = next(x for x in text.splitlines() if x.startswith(f"- {head}, "))
+        assert re.search(
+            r"\d\N{MULTIPLICATION SIGN} (less|more) client CPU than psycopg3", line
+        ), line
+    err = done.stderr.decode()
+    assert "[8/8] narrow out psycopg3 (run 1):" in err  # progress on stderr
+    data = json.loads(out.read_text())
+    assert {r["peer"] for r in data["results"]} == {"pgcopy_fast[c]", "psycopg3"}
+    assert "orjson" in data["json_library"]["psycopg3"]
+
+
+@pytest.mark.kernel_free
+def test_bench_per_column_prints_a_table_and_leaves_no_tables(
+    cli, pg_server, conn
+) -> None:
+    import re
+
+    before = conn.execute(BENCH_TABLES).rows
+    done = cli(
+        "bench", "--per-column", "--rows", "500", "--repeat", "1",
+        "--types", "int4,jsonb", "--peers", "pgcopy_fast[c],psycopg3",
+        "--dsn", pg_server.dsn,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert conn.execute(BENCH_TABLES).rows == before
+    text = done.stdout.decode()
+    assert "COPY IN (encode), client CPU µs per value:" in text
+    assert "COPY OUT (decode), client CPU µs per value:" in text
+    assert "| type | pgcopy_fast[c] | psycopg3 |" in text
+    assert re.search(r"^\| jsonb \| -?\d+\.\d{3} \| -?\d+\.\d{3} \|$", text, re.M)
+
+
+@pytest.mark.kernel_free
+def test_bench_rows_are_random_realistic_and_reproducible() -> None:
+    import datetime as dt
+    import uuid
+    from decimal import Decimal
+
+    from pgcopy_fast.cli._bench import make_rows
+
+    rows = make_rows("wide", 3000)
+    assert rows == make_rows("wide", 3000)  # the same in every worker
+    assert rows != make_rows("wide", 3000, seed=7)
+    ids = [r[0] for r in rows]
+    assert len(set(ids)) == len(ids) and ids != sorted(ids)
+    assert all(0 <= i < 1 << 63 for i in ids) and max(ids) > 1 << 60
+    assert all(-(1 << 31) <= r[1] < 1 << 31 for r in rows)
+    assert all(isinstance(r[2], float) for r in rows)
+    assert all(10 <= len(r[3]) <= 30 for r in rows)
+    non_ascii = sum(any(ord(c) > 127 for c in r[3]) for r in rows)
+    assert 0.1 < non_ascii / len(rows) < 0.5
+    created = [r[4] for r in rows]
+    assert all(c.tzinfo is dt.timezone.utc for c in created)
+    assert (max(created) - min(created)).days > 4 * 365
+    assert {type(r[5]) for r in rows} == {bool}
+    for r in rows:
+        amount: Decimal = r[6]
+        assert amount.as_tuple().exponent == -2 and len(amount.as_tuple().digits) == 11
+        assert isinstance(r[7], uuid.UUID) and r[7].version == 4
+        assert isinstance(r[8], dict) and len(r[8]) == 3
+        assert isinstance(r[9], list) and 0 <= len(r[9]) <= 3
+    assert {len(r[9]) for r in rows} == {0, 1, 2, 3}
+    narrow = make_rows("narrow", 100)
+    assert [type(v) for v in narrow[0]] == [int, int, float]

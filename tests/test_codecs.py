@@ -752,3 +752,87 @@ def test_twins_agree_on_every_numeric(value: Any) -> None:
         )
         results.append((outcome, data, decoded))
     assert results[0] == results[1]
+
+
+# -- malformed arrays and documents: one DecodeError in both twins ----------------------
+
+
+def _one_value_stream(value: bytes) -> bytes:
+    header = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
+    return header + b"\0\1" + len(value).to_bytes(4, "big") + value + b"\xff\xff"
+
+
+def _array_value(dims: list[int], elements: bytes = b"") -> bytes:
+    head = len(dims).to_bytes(4, "big") + bytes(4) + (23).to_bytes(4, "big")
+    return head + b"".join(d.to_bytes(4, "big") + b"\0\0\0\1" for d in dims) + elements
+
+
+_OVERFLOWING_DIMS = [
+    [0x7FFFFFFF] * 3,  # the product wrapped to -2**40 in int64: decoded as []
+    [0x100000, 0x100000, 0x1000000],  # exactly 2**64: wrapped to 0
+    [0x7FFFFFFF] * 6,
+    [2, 0x7FFFFFFF, 0x7FFFFFFF, 3],
+]
+
+
+@pytest.mark.parametrize("dims", _OVERFLOWING_DIMS)
+def test_array_dimensions_whose_product_overflows_are_decode_errors(
+    impl: Any, dims: list[int]
+) -> None:
+    stream = _one_value_stream(_array_value(dims))
+    with pytest.raises(
+        pcf.DecodeError, match="cannot decode _int4: array elements run past the end"
+    ):
+        impl.BinaryDecoder(["_int4"]).decode([stream])
+
+
+@pytest.mark.parametrize(
+    "dims", [[3, 0], [0x7FFFFFFF, 0x7FFFFFFF, 0], [0, 5], [2, 0, 2]]
+)
+def test_arrays_without_elements_are_empty_lists(impl: Any, dims: list[int]) -> None:
+    # as array_recv; a zero dimension after the first used to fail with
+    # "range() arg 3 must not be zero"
+    stream = _one_value_stream(_array_value(dims))
+    assert impl.BinaryDecoder(["_int4"]).decode([stream]) == [([],)]
+    stream = _one_value_stream(_array_value(dims, b"\0\0\0\4\0\0\0\1"))
+    with pytest.raises(pcf.DecodeError, match="array has bytes after its last element"):
+        impl.BinaryDecoder(["_int4"]).decode([stream])
+
+
+@pytest.mark.parametrize(
+    ("pg_type", "value"),
+    [
+        ("json", b"[" * 3000),
+        ("json", b"[" * 3000 + b"]" * 3000),  # valid JSON, too deep for json.loads
+        ("jsonb", b"\x01" + b'{"a":' * 2000 + b"1" + b"}" * 2000),
+    ],
+)
+def test_json_nested_too_deeply_is_a_decode_error(
+    impl: Any, pg_type: str, value: bytes
+) -> None:
+    # Found by tools/fuzz.py: json.loads raised RecursionError through the decoder.
+    stream = _one_value_stream(value)
+    for options in (None, CodecOptions(json_loads=__import__("json").loads)):
+        with pytest.raises(pcf.DecodeError, match="JSON nested too deeply") as info:
+            impl.BinaryDecoder([pg_type], options).decode([stream])
+        assert info.value.__cause__ is None
+    array = _one_value_stream(_array_value([1], len(value).to_bytes(4, "big") + value))
+    with pytest.raises(pcf.DecodeError, match="JSON nested too deeply"):
+        impl.BinaryDecoder(["_" + pg_type]).decode([array])
+
+
+@twins
+def test_twins_agree_on_malformed_arrays_and_deep_json() -> None:
+    assert core_c is not None  # the marker skips without it
+    streams = [
+        (["_int4"], _one_value_stream(_array_value(dims)))
+        for dims in [*_OVERFLOWING_DIMS, [3, 0], [0x7FFFFFFF, 0x7FFFFFFF, 0], [1, 1, 1]]
+    ]
+    streams += [(["json"], _one_value_stream(b"[" * 3000))]
+    for types, stream in streams:
+        outcomes = [
+            _outcome(lambda c=core, t=types, s=stream: c.BinaryDecoder(t).decode([s]))
+            for core in (core_py, core_c)
+        ]
+        assert outcomes[0] == outcomes[1], (types, stream[:60])
+        assert outcomes[0][0] == "ok" or outcomes[0][1] is pcf.DecodeError

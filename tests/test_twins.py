@@ -309,3 +309,19 @@ def test_valid_streams_round_trip_in_any_fragmentation(
                     break
                 got.append((m[0], bytes(m[1])))
         assert got == messages
+
+
+@pytest.mark.parametrize(
+    "length", [3, 4, 29999, 30000, 30001, 0x3FFFFFFF, 0x40000000, 0x40000001, -1]
+)
+def test_frame_readers_agree_on_every_type_byte_at_the_length_bounds(
+    length: int,
+) -> None:
+    # The long types (consts.LONG_MESSAGE_TYPES) take up to 1 GiB, every
+    # other byte up to 30000: refused or waited for alike, at the header.
+    for byte in range(256):
+        header = bytes([byte]) + length.to_bytes(4, "big", signed=True)
+        logs = [
+            _run_reader(module, [header], [0, 1, 2]) for module in (core_py, core_c)
+        ]
+        assert logs[0] == logs[1], (header, logs)

@@ -44,7 +44,9 @@ from ..errors import InterfaceError
 from ..kernels import core as _core
 from ..kernels.pgtypes import canonical_types
 from ..options import CodecOptions
+from ..protocol.statement import one_statement
 from .queries import (
+    Describe,
     Program,
     check_columns,
     check_sql,
@@ -266,14 +268,16 @@ def _build(conn: Any, rows: Any, schema: str | None, name: str, cols: Any) -> Pr
 
 
 def plan_query_program(sql: str) -> Program:
-    """The catalog program of :func:`plan_query` (any connection kind)."""
-    query = sql.strip().rstrip(";").strip()
-    described = yield f"SELECT * FROM ({query}) AS pgcopy_fast_query LIMIT 0"
+    """Catalog program: the CopyPlan of a query's COPY TO STDOUT (any connection)."""
+    # Exactly one statement, checked before anything is sent: the query is
+    # pasted into COPY (...) below, and a second statement must not run.
+    query = one_statement(sql)
+    described = yield Describe(query)
     oids = [oid for _, oid in described.columns]
     info = yield from oid_types_program(oids)
     codecs = tuple(info[oid][1] for oid in oids)
     return CopyPlan(
-        target=f"({query})",
+        target=f"(\n{query}\n)",  # newlines: the query may end in a -- comment
         columns=tuple(name for name, _ in described.columns),
         types=codecs if None not in codecs else None,  # type: ignore[arg-type]
         element_oids=tuple(info[oid][2] for oid in oids),

@@ -29,6 +29,10 @@ __all__ = [
     "check_sql",
     "codec_name",
     "TypeInfo",
+    "Describe",
+    "Program",
+    "run_program",
+    "arun_program",
 ]
 
 _UNQUOTED = re.compile(r"[A-Za-z_\u0080-\uffff][A-Za-z0-9_$\u0080-\uffff]*")
@@ -180,18 +184,43 @@ def _codec(typname: str, typtype: str) -> str | None:
     return codec_name(typname) if typname in _core.binary_types() else None
 
 
-#: A catalog program: yields SQL, is sent back each statement's Result,
-#: returns its answer.  Both connection kinds run it (run_program /
-#: arun_program), so catalog logic exists once.
-Program = Generator[str, Any, Any]
+@dataclass(frozen=True)
+class Describe:
+    """A catalog program's request: one statement's result columns, not run.
+
+    The runner sends it to ``conn.describe(sql)`` (Parse / Describe of the
+    extended protocol: nothing is executed, and the server refuses a second
+    statement) where the connection has one, and otherwise runs the
+    statement as an empty subquery.  Either way ``sql`` has passed
+    :func:`~pgcopy_fast.protocol.statement.one_statement` first.
+    """
+
+    sql: str
+
+    def fallback(self) -> str:
+        """The query that describes ``sql`` on a connection with no describe."""
+        return f"SELECT * FROM (\n{self.sql}\n) AS pgcopy_fast_query LIMIT 0"
+
+
+#: A catalog program: yields SQL (or a :class:`Describe`), is sent back each
+#: statement's Result, returns its answer.  Both connection kinds run it
+#: (run_program / arun_program), so catalog logic exists once.
+Program = Generator[str | Describe, Any, Any]
+
+
+def _call(conn: Any, step: str | Describe) -> Any:
+    if isinstance(step, Describe):
+        describe = getattr(conn, "describe", None)
+        return describe(step.sql) if describe else conn.execute(step.fallback())
+    return conn.execute(step)
 
 
 def run_program(conn: Any, program: Program) -> Any:
     """Run a catalog program on anything with a blocking ``execute(sql)``."""
     try:
-        sql = next(program)
+        step = next(program)
         while True:
-            sql = program.send(conn.execute(sql))
+            step = program.send(_call(conn, step))
     except StopIteration as stop:
         return stop.value
 
@@ -199,9 +228,9 @@ def run_program(conn: Any, program: Program) -> Any:
 async def arun_program(conn: Any, program: Program) -> Any:
     """Run a catalog program on anything with an awaitable ``execute(sql)``."""
     try:
-        sql = next(program)
+        step = next(program)
         while True:
-            sql = program.send(await conn.execute(sql))
+            step = program.send(await _call(conn, step))
     except StopIteration as stop:
         return stop.value
 

@@ -48,7 +48,8 @@ from ..catalog.queries import (
     sql_literal,
 )
 from ..connection import Connection, connect
-from ..errors import DatabaseError, Error
+from ..errors import DatabaseError, Error, InterfaceError
+from ..protocol.statement import one_statement
 from ..tempserver import ServerNotFound, TempServer
 
 __all__ = ["main"]
@@ -842,7 +843,14 @@ def cmd_dump(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     out = _open_output(args.output)
     with _connection(args) as conn:
-        source = _target(args) if args.table else f"({args.query.strip().rstrip(';')})"
+        if args.table:
+            source = _target(args)
+        else:
+            # One statement only: it is pasted into COPY (...) TO STDOUT.
+            try:
+                source = f"(\n{one_statement(args.query)}\n)"
+            except InterfaceError as exc:
+                raise CliError(f"--query: {exc}") from exc
         sql = f"COPY {source} TO STDOUT {_options_sql(conn, args, args.header)}"
         try:
             with _progress(args, None, "dump") as advance, conn.copy_out(sql) as cp:
@@ -873,8 +881,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     if args.dsn is None and (os.environ.get("PGHOST") or os.environ.get("PGDATABASE")):
         args.dsn = ""  # the environment names a server: use it
-    bench.run(args)
-    return 0
+    status: int = bench.run(args)
+    return status
 
 
 def cmd_version(args: argparse.Namespace) -> int:
@@ -981,6 +989,11 @@ def build_parser() -> argparse.ArgumentParser:
         "bench",
         help="compare with psycopg 3, asyncpg, pgcopy, "
         "psycopg2 and psql (peers that are installed)",
+        description="pgcopy_fast side by side with its peers (those installed) and "
+        "psql's \\copy, on the same random rows; or, with --per-column, client CPU "
+        "per value of each column type.  Without --dsn (or PG* variables) it runs a "
+        "throwaway server; with one, its tables are uniquely named and dropped at "
+        "the end.  Progress goes to stderr, the tables to stdout.",
     )
     bench.add_arguments(bench_parser)
     bench_parser.set_defaults(func=cmd_bench, quiet=False)

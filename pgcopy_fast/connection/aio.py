@@ -49,7 +49,7 @@ from ..protocol.establish import (
     tls_plan,
 )
 from ..protocol.events import Event
-from ..protocol.flows import Result, query_flow
+from ..protocol.flows import Result, describe_flow, query_flow
 from ..protocol.machine import ClientProtocol
 from .base import BaseConnection
 from .conninfo import ConnParams, resolve, session_secrets
@@ -100,6 +100,25 @@ class AsyncConnection(BaseConnection):
         if wire.closed:
             raise InterfaceError("the connection is closed")
         result: Result = await wire.run(query_flow(wire.proto, sql, wire.on_event))
+        return result
+
+    async def describe(self, sql: str) -> Result:
+        """Describe one statement without running it (Parse / Describe).
+
+        Returns a Result whose ``columns`` are the statement's result
+        columns, as ``(name, type_oid)`` (none for a statement that returns
+        no rows), with no rows.  Nothing is executed, and a string of
+        several statements is refused by the server.
+
+        Raises:
+            DatabaseError: the server could not parse it (the connection
+                stays usable).
+            InterfaceError: the connection is closed or busy.
+        """
+        wire = self._wire
+        if wire.closed:
+            raise InterfaceError("the connection is closed")
+        result: Result = await wire.run(describe_flow(wire.proto, sql, wire.on_event))
         return result
 
     async def cancel(self) -> None:
@@ -419,7 +438,7 @@ async def _attempt(
         else:
             context, password = session_secrets(params, host, port, tls)
         transport = await AsyncTransport.open(
-            host, port, params.connect_timeout, params.hostaddr
+            host, port, params.connect_timeout, params.hostaddr, params.tcp
         )
     except ssl.SSLError as exc:
         raise OperationalError(f"{where} failed: SSL error: {exc}") from exc

@@ -14,13 +14,18 @@ import getpass
 import os
 import ssl
 import stat
-from dataclasses import dataclass, field
+import threading
+import warnings
+from dataclasses import dataclass, field, fields
 from urllib.parse import unquote
 
 from ..errors import InterfaceError, OperationalError
+from ..protocol.auth import parse_require_auth
 
 __all__ = [
     "ConnParams",
+    "PasswordFileWarning",
+    "TCPOptions",
     "find_pgpass_password",
     "parse_dsn",
     "resolve",
@@ -35,7 +40,8 @@ KEYWORDS = frozenset(
         "sslmode", "sslrootcert", "sslcert", "sslkey", "sslsni",
         "channel_binding", "application_name", "fallback_application_name",
         "connect_timeout", "options", "client_encoding", "keepalives",
-        "target_session_attrs", "gssencmode",
+        "keepalives_idle", "keepalives_interval", "keepalives_count",
+        "tcp_user_timeout", "require_auth", "target_session_attrs", "gssencmode",
     }
 )  # fmt: skip
 
@@ -56,6 +62,7 @@ ENVIRONMENT = {
     "PGSSLKEY": "sslkey",
     "PGSSLSNI": "sslsni",
     "PGCHANNELBINDING": "channel_binding",
+    "PGREQUIREAUTH": "require_auth",
     "PGCONNECT_TIMEOUT": "connect_timeout",
     "PGCLIENTENCODING": "client_encoding",
     "PGTARGETSESSIONATTRS": "target_session_attrs",
@@ -69,9 +76,28 @@ SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 DEFAULT_SOCKET_DIRS = ("/var/run/postgresql", "/tmp")
 
 
-@dataclass
+@dataclass(frozen=True)
+class TCPOptions:
+    """What a TCP socket is set up with (libpq's keywords; none on Unix sockets).
+
+    ``keepalives`` turns TCP keepalives on (the default) or off; the other
+    values are seconds (``tcp_user_timeout``: milliseconds), None for the
+    system's default.
+    """
+
+    keepalives: bool = True
+    keepalives_idle: int | None = None
+    keepalives_interval: int | None = None
+    keepalives_count: int | None = None
+    tcp_user_timeout: int | None = None
+
+
+@dataclass(repr=False)
 class ConnParams:
-    """Resolved connection parameters: what ``connect()`` will use."""
+    """Resolved connection parameters: what ``connect()`` will use.
+
+    The repr shows ``password='********'``, never the password.
+    """
 
     hosts: list[tuple[str, int]]
     user: str
@@ -87,6 +113,18 @@ class ConnParams:
     passfile: str | None = None
     startup: dict[str, str] = field(default_factory=dict)
     hostaddr: str | None = None
+    require_auth: str | None = None
+    tcp: TCPOptions = field(default_factory=TCPOptions)
+
+    def __repr__(self) -> str:
+        shown = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "password" and value is not None:
+                shown.append("password='********'")
+            else:
+                shown.append(f"{f.name}={value!r}")
+        return f"{type(self).__name__}({', '.join(shown)})"
 
 
 def _parse_keyvalue(dsn: str) -> dict[str, str]:
@@ -213,25 +251,55 @@ def _unescape_pgpass(line: str) -> list[str]:
     return fields
 
 
+class PasswordFileWarning(UserWarning):
+    """The password file is ignored: it is open to group or others, or is not
+    a plain file (libpq prints the same warning)."""
+
+
+_warned_passfiles: set[str] = set()
+_warned_lock = threading.Lock()
+
+
+def _warn_passfile(passfile: str, problem: str) -> None:
+    """Warn about a password file once per path in this process."""
+    key = os.path.abspath(passfile)
+    with _warned_lock:
+        if key in _warned_passfiles:
+            return
+        _warned_passfiles.add(key)
+    warnings.warn(
+        f'password file "{passfile}" {problem}', PasswordFileWarning, stacklevel=3
+    )
+
+
 def find_pgpass_password(
     passfile: str, host: str, port: int, dbname: str, user: str
 ) -> str | None:
     """The password of the first matching line of a password file, if any.
 
     A socket-directory host matches ``localhost``, as in libpq.  The file is
-    ignored unless it is a regular file closed to group and others.
+    ignored unless it is a regular file closed to group and others; as
+    libpq, a :class:`PasswordFileWarning` says so (once per file).
     """
     try:
         st = os.stat(passfile)
     except OSError:
         return None
-    if not stat.S_ISREG(st.st_mode) or st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+    if not stat.S_ISREG(st.st_mode):
+        _warn_passfile(passfile, "is not a plain file")
+        return None
+    if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        _warn_passfile(
+            passfile,
+            "has group or world access; permissions should be u=rw (0600) or less",
+        )
         return None
     if host.startswith("/") or not host:
         host = "localhost"
     wanted = (host, str(port), dbname, user)
     try:
-        with open(passfile, encoding="utf-8") as f:
+        # Bytes that are not UTF-8 are kept as they are (libpq reads bytes).
+        with open(passfile, encoding="utf-8", errors="surrogateescape") as f:
             lines = f.read().splitlines()
     except OSError:
         return None
@@ -250,6 +318,50 @@ def _home_file(*parts: str) -> str:
     return os.path.join(os.path.expanduser("~"), *parts)
 
 
+_INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
+
+
+def _int_option(raw: dict[str, str], key: str) -> int | None:
+    """An integer keyword as libpq parses it (spaces around, nothing else)."""
+    text = raw.get(key)
+    if text is None:
+        return None
+    digits = text.strip()
+    unsigned = digits[1:] if digits[:1] in ("+", "-") else digits
+    if (
+        not unsigned.isascii()
+        or not unsigned.isdigit()
+        or not _INT_MIN <= int(digits) <= _INT_MAX
+    ):
+        raise InterfaceError(
+            f'invalid integer value "{text}" for connection option "{key}"'
+        )
+    return int(digits)
+
+
+def _tcp_options(raw: dict[str, str]) -> TCPOptions:
+    def positive(key: str) -> int | None:
+        # Zero (and, as libpq clamps it, less) leaves the system's default.
+        value = _int_option(raw, key)
+        return value if value is not None and value > 0 else None
+
+    keepalives = _int_option(raw, "keepalives")
+    return TCPOptions(
+        keepalives=keepalives is None or keepalives != 0,
+        keepalives_idle=positive("keepalives_idle"),
+        keepalives_interval=positive("keepalives_interval"),
+        keepalives_count=positive("keepalives_count"),
+        tcp_user_timeout=positive("tcp_user_timeout"),
+    )
+
+
+def _as_text(value: object) -> str:
+    # Python's booleans as libpq's 1 and 0 (keepalives=False, sslsni=True).
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return str(value)
+
+
 def resolve(dsn: str | None = None, **kwargs: object) -> ConnParams:
     """Merge keyword arguments, the DSN, the environment and the defaults.
 
@@ -261,7 +373,7 @@ def resolve(dsn: str | None = None, **kwargs: object) -> ConnParams:
         if os.environ.get(env):
             raw[key] = os.environ[env]
     raw.update(parse_dsn(dsn))
-    raw.update({k: str(v) for k, v in kwargs.items() if v is not None})
+    raw.update({k: _as_text(v) for k, v in kwargs.items() if v is not None})
     unknown = sorted(set(raw) - KEYWORDS)
     if unknown:
         raise InterfaceError(f'invalid connection option "{unknown[0]}"')
@@ -283,12 +395,24 @@ def resolve(dsn: str | None = None, **kwargs: object) -> ConnParams:
             raise InterfaceError(f'invalid port number: "{port}"')
         hosts.append((host or _default_host(), int(port)))
 
-    sslmode = raw.get("sslmode", "prefer")
+    sslrootcert = raw.get("sslrootcert")
+    # As libpq 16: the system's CAs mean verify-full (any CA vouches for
+    # any name, so only the host name check makes them safe).
+    default_sslmode = "verify-full" if sslrootcert == "system" else "prefer"
+    sslmode = raw.get("sslmode", default_sslmode)
     if sslmode not in SSLMODES:
         raise InterfaceError(f'invalid sslmode value: "{sslmode}"')
+    if sslrootcert == "system" and sslmode != "verify-full":
+        raise InterfaceError(
+            f'weak sslmode "{sslmode}" may not be used with sslrootcert=system '
+            '(use "verify-full")'
+        )
     channel_binding = raw.get("channel_binding", "prefer")
     if channel_binding not in ("disable", "prefer", "require"):
         raise InterfaceError(f'invalid channel_binding value: "{channel_binding}"')
+    require_auth = raw.get("require_auth") or None
+    parse_require_auth(require_auth)  # raises InterfaceError if invalid
+    tcp = _tcp_options(raw)
     encoding = raw.get("client_encoding", "UTF8")
     if encoding.upper().replace("-", "") not in ("UTF8", "UNICODE"):
         raise InterfaceError(
@@ -318,7 +442,7 @@ def resolve(dsn: str | None = None, **kwargs: object) -> ConnParams:
         dbname=dbname,
         password=raw.get("password"),
         sslmode=sslmode,
-        sslrootcert=raw.get("sslrootcert"),
+        sslrootcert=sslrootcert,
         sslcert=raw.get("sslcert"),
         sslkey=raw.get("sslkey"),
         sslsni=raw.get("sslsni", "1") != "0",
@@ -327,6 +451,8 @@ def resolve(dsn: str | None = None, **kwargs: object) -> ConnParams:
         passfile=raw.get("passfile") or _home_file(".pgpass"),
         startup=startup,
         hostaddr=raw.get("hostaddr"),
+        require_auth=require_auth,
+        tcp=tcp,
     )
 
 
@@ -339,10 +465,14 @@ def tls_context(params: ConnParams) -> ssl.SSLContext:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2  # libpq's default minimum
     mode = params.sslmode
-    rootcert = params.sslrootcert or os.path.expanduser("~/.postgresql/root.crt")
-    # As libpq: "require" with a root certificate file verifies the chain.
-    if mode == "require" and params.sslrootcert and os.path.exists(rootcert):
-        mode = "verify-ca"
+    rootcert = params.sslrootcert or _home_file(".postgresql", "root.crt")
+    # As libpq: whenever the root certificate file exists (sslrootcert, or
+    # ~/.postgresql/root.crt by default) the chain is verified, whatever the
+    # sslmode: "require" behaves as "verify-ca" (and "prefer" falls back to
+    # plain when verification fails, as on any TLS failure).
+    if mode in ("allow", "prefer", "require") and rootcert != "system":
+        if os.path.exists(rootcert):
+            mode = "verify-ca"
     if mode in ("verify-ca", "verify-full"):
         if rootcert == "system":
             ctx.load_default_certs()
@@ -359,9 +489,9 @@ def tls_context(params: ConnParams) -> ssl.SSLContext:
     else:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
-    cert = params.sslcert or os.path.expanduser("~/.postgresql/postgresql.crt")
+    cert = params.sslcert or _home_file(".postgresql", "postgresql.crt")
     if os.path.exists(cert):
-        key = params.sslkey or os.path.expanduser("~/.postgresql/postgresql.key")
+        key = params.sslkey or _home_file(".postgresql", "postgresql.key")
         ctx.load_cert_chain(cert, key)
     return ctx
 

@@ -18,8 +18,9 @@ from typing import Any
 
 from ..protocol.establish import is_unix
 from ..protocol.flows import Compute
+from .conninfo import TCPOptions
 
-__all__ = ["INTERRUPTS", "RECV_BUFFER_SIZE", "SocketTransport"]
+__all__ = ["INTERRUPTS", "RECV_BUFFER_SIZE", "SocketTransport", "configure_tcp"]
 
 #: Nothing interrupts a blocking wait harmlessly: a signal can land in the
 #: middle of parsing, so an interrupted exchange leaves the stream at an
@@ -59,8 +60,69 @@ def run_in_thread(step: Compute, timeout: float | None) -> Any:
     return value
 
 
+#: TCP_KEEPIDLE is TCP_KEEPALIVE on macOS, as libpq knows.
+_KEEPIDLE: int | None = getattr(
+    socket, "TCP_KEEPIDLE", getattr(socket, "TCP_KEEPALIVE", None)
+)
+_KEEPIDLE_NAME = "TCP_KEEPIDLE" if hasattr(socket, "TCP_KEEPIDLE") else "TCP_KEEPALIVE"
+
+
+def configure_tcp(sock: Any, tcp: TCPOptions | None) -> None:
+    """Set up a TCP socket as libpq does: no Nagle, and the keepalive options.
+
+    ``sock`` is a socket (or asyncio's wrapper of one).  An option the
+    platform lacks is skipped, as libpq skips it.
+
+    Raises:
+        OSError: the system refused a value ("setsockopt(TCP_KEEPCNT)
+            failed: Invalid argument").
+    """
+    tcp = tcp or TCPOptions()
+    wanted: list[tuple[int, int | None, str, int | None]] = [
+        (socket.IPPROTO_TCP, socket.TCP_NODELAY, "TCP_NODELAY", 1),
+        (socket.SOL_SOCKET, socket.SO_KEEPALIVE, "SO_KEEPALIVE", int(tcp.keepalives)),
+    ]
+    if tcp.keepalives:
+        wanted += [
+            (socket.IPPROTO_TCP, _KEEPIDLE, _KEEPIDLE_NAME, tcp.keepalives_idle),
+            (
+                socket.IPPROTO_TCP,
+                getattr(socket, "TCP_KEEPINTVL", None),
+                "TCP_KEEPINTVL",
+                tcp.keepalives_interval,
+            ),
+            (
+                socket.IPPROTO_TCP,
+                getattr(socket, "TCP_KEEPCNT", None),
+                "TCP_KEEPCNT",
+                tcp.keepalives_count,
+            ),
+        ]
+    wanted.append(
+        (
+            socket.IPPROTO_TCP,
+            getattr(socket, "TCP_USER_TIMEOUT", None),
+            "TCP_USER_TIMEOUT",
+            tcp.tcp_user_timeout,
+        )
+    )
+    for level, option, name, value in wanted:
+        if option is None or value is None:
+            continue
+        try:
+            sock.setsockopt(level, option, value)
+        except OSError as exc:
+            raise OSError(
+                exc.errno, f"setsockopt({name}) failed: {exc.strerror or exc}"
+            ) from exc
+
+
 def _connect(
-    host: str, port: int, timeout: float | None, hostaddr: str | None
+    host: str,
+    port: int,
+    timeout: float | None,
+    hostaddr: str | None,
+    tcp: TCPOptions | None = None,
 ) -> socket.socket:
     if is_unix(host):
         path = os.path.join(host, f".s.PGSQL.{port}")
@@ -75,8 +137,11 @@ def _connect(
             raise
         return sock
     sock = socket.create_connection((hostaddr or host, port), timeout=timeout)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    try:
+        configure_tcp(sock, tcp)
+    except BaseException:
+        sock.close()
+        raise
     return sock
 
 
@@ -98,14 +163,22 @@ class SocketTransport:
 
     @classmethod
     def open(
-        cls, host: str, port: int, timeout: float | None, hostaddr: str | None
+        cls,
+        host: str,
+        port: int,
+        timeout: float | None,
+        hostaddr: str | None,
+        tcp: TCPOptions | None = None,
     ) -> SocketTransport:
         """Connect to a host and port, or to a Unix socket directory.
+
+        ``tcp``: the keepalive options of a TCP socket (libpq's defaults
+        when None).
 
         Raises:
             OSError: the connection failed (TimeoutError after ``timeout``).
         """
-        return cls(_connect(host, port, timeout, hostaddr))
+        return cls(_connect(host, port, timeout, hostaddr, tcp))
 
     def _wait(self, deadline: float | None) -> None:
         if deadline is not None:

@@ -21,7 +21,8 @@ from typing import Any
 from ..kernels.consts import COPY_BATCH_THRESHOLD
 from ..protocol.establish import is_unix
 from ..protocol.flows import Compute
-from .transport import RECV_BUFFER_SIZE
+from .conninfo import TCPOptions
+from .transport import RECV_BUFFER_SIZE, configure_tcp
 
 __all__ = ["INTERRUPTS", "AsyncTransport"]
 
@@ -62,15 +63,24 @@ class AsyncTransport(asyncio.Protocol):
 
     @classmethod
     async def open(
-        cls, host: str, port: int, timeout: float | None, hostaddr: str | None
+        cls,
+        host: str,
+        port: int,
+        timeout: float | None,
+        hostaddr: str | None,
+        tcp: TCPOptions | None = None,
     ) -> AsyncTransport:
         """Connect to a host and port, or to a Unix socket directory.
+
+        ``tcp``: the keepalive options of a TCP socket (libpq's defaults
+        when None).
 
         Raises:
             OSError: the connection failed (TimeoutError after ``timeout``).
         """
         loop = asyncio.get_running_loop()
-        if is_unix(host):
+        unix = is_unix(host)
+        if unix:
             path = os.path.join(host, f".s.PGSQL.{port}")
             if host.startswith("@"):  # Linux abstract namespace, as libpq
                 path = "\0" + path[1:]
@@ -81,6 +91,14 @@ class AsyncTransport(asyncio.Protocol):
             _, transport = await asyncio.wait_for(coro, timeout)
         except asyncio.TimeoutError:
             raise TimeoutError("timeout expired") from None
+        if not unix and transport.transport is not None:
+            sock = transport.transport.get_extra_info("socket")
+            if sock is not None:
+                try:
+                    configure_tcp(sock, tcp)
+                except BaseException:
+                    transport.close()
+                    raise
         return transport
 
     # asyncio.Protocol ---------------------------------------------------------

@@ -33,6 +33,7 @@ from ..catalog.plans import (
     plan_query_program,
     validated_plan_program,
 )
+from ..catalog.queries import Describe
 from ..copy.base import decode_batch
 from ..errors import InterfaceError
 from ..kernels import core as _core
@@ -317,7 +318,7 @@ def copy_in_program(
     columns: Sequence[str] | None,
     options: CodecOptions | None,
     threshold: int,
-) -> Generator[str, Result, CopyInJob]:
+) -> Generator[str | Describe, Result, CopyInJob]:
     """Catalog program: the :class:`CopyInJob` of a copy of ``rows`` into
     ``table`` (a cached plan is checked first)."""
     key, plan = yield from validated_plan_program(runner, table, columns)
@@ -330,7 +331,7 @@ def copy_out_program(
     source: Any,
     columns: Sequence[str] | None,
     options: CodecOptions | None,
-) -> Generator[str, Result, CopyOutJob]:
+) -> Generator[str | Describe, Result, CopyOutJob]:
     """Catalog program: the :class:`CopyOutJob` of a copy out of a table or
     of a query."""
     if is_query(source):

@@ -54,6 +54,13 @@ class AsyncRunner:
         description = [(a.name, a.type.oid) for a in stmt.get_attributes()]
         return to_result(description, [tuple(r) for r in rows])
 
+    async def describe(self, sql: str) -> Result:
+        """One statement's result columns, without running it (asyncpg's
+        prepare is Parse / Describe, and refuses a second statement)."""
+        stmt = await self._raw.prepare(sql)
+        description = [(a.name, a.type.oid) for a in stmt.get_attributes()]
+        return to_result(description, [])
+
 
 def async_runner(raw: Any) -> AsyncRunner:
     """The catalog runner of a connection (cached with it)."""

@@ -10,9 +10,11 @@ are recognised by their type's module.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator, Iterator
 from typing import Any
 
+from ..catalog.queries import Describe
 from ..protocol.flows import Result
 from ._common import (
     CopyInJob,
@@ -27,6 +29,7 @@ from ._common import (
 
 __all__ = [
     "AsyncRunner",
+    "Runner",
     "acopy_in",
     "acopy_out",
     "async_runner",
@@ -61,12 +64,45 @@ def owns_async(conn: Any) -> bool:
     return _is_psycopg(conn) and _is_async(conn)
 
 
+def _describe(raw: Any, sql: str) -> Result | None:
+    """Parse / Describe through psycopg's libpq connection; nothing runs.
+
+    None when the server refuses the statement: the caller then lets the
+    driver run the empty subquery, so that the error is the driver's own.
+    """
+    pgconn = raw.pgconn
+    ok = 1  # PGRES_COMMAND_OK
+    if pgconn.prepare(b"", sql.encode()).status != ok:
+        return None
+    res = pgconn.describe_prepared(b"")
+    if res.status != ok:
+        return None
+    columns = [(res.fname(i).decode(), res.ftype(i)) for i in range(res.nfields)]
+    return Result("", 0, columns, [])
+
+
 # -- blocking --------------------------------------------------------------
 
 
-def runner(raw: Any) -> CursorRunner:
+class Runner(CursorRunner):
+    """Catalog queries through a psycopg 3 connection's cursors."""
+
+    def __init__(self, raw: Any) -> None:
+        super().__init__(raw.cursor, _parameters(raw))
+        self._raw = raw
+
+    def describe(self, sql: str) -> Result:
+        """One statement's result columns, without running it."""
+        with self._raw.lock:
+            described = _describe(self._raw, sql)
+        if described is None:
+            return self.execute(Describe(sql).fallback())
+        return described
+
+
+def runner(raw: Any) -> Runner:
     """The catalog runner of a blocking connection (cached with it)."""
-    return runner_for(raw, lambda: CursorRunner(raw.cursor, _parameters(raw)))
+    return runner_for(raw, lambda: Runner(raw))
 
 
 def copy_in(raw: Any, job: CopyInJob) -> int:
@@ -102,6 +138,15 @@ class AsyncRunner:
             await cur.execute(sql)
             rows = await cur.fetchall() if cur.description else []
             return to_result(cur.description, rows)
+
+    async def describe(self, sql: str) -> Result:
+        """One statement's result columns, without running it."""
+        async with self._raw.lock:
+            # libpq's blocking call, one round trip: off the event loop.
+            described = await asyncio.to_thread(_describe, self._raw, sql)
+        if described is None:
+            return await self.execute(Describe(sql).fallback())
+        return described
 
 
 def async_runner(raw: Any) -> AsyncRunner:

@@ -106,6 +106,7 @@ cdef double _FLT_OVERFLOW = _consts.FLT_OVERFLOW
 
 cdef object _float4_tie = _codecs_py.float4_tie
 cdef frozenset _JSON_PLAIN = _codecs_py._JSON_PLAIN
+cdef str _JSON_TOO_DEEP = _codecs_py.JSON_TOO_DEEP
 
 
 cdef inline int _need_failed(object v, str expected) except -1:
@@ -1063,11 +1064,18 @@ cdef object _dec_json(const char* p, Py_ssize_t n, object state):
             raise ValueError(f"unsupported jsonb version {p[:1 if n else 0]!r}")
         p += 1
         n -= 1
-    if st[0] is _ORJSON_LOADS:
+    try:
+        return _loads_json(p, n, st[0])
+    except RecursionError:
+        raise ValueError(_JSON_TOO_DEEP) from None
+
+
+cdef object _loads_json(const char* p, Py_ssize_t n, object loads):
+    if loads is _ORJSON_LOADS:
         # orjson parses (and validates) bytes itself: a view spares the copy
         # into a str, and it keeps no reference to it.
-        return st[0](PyMemoryView_FromMemory(<char*>p, n, PyBUF_READ))
-    if st[0] is _DEFAULT_LOADS:
+        return loads(PyMemoryView_FromMemory(<char*>p, n, PyBUF_READ))
+    if loads is _DEFAULT_LOADS:
         # default_loads without its Python frame (the same answers): orjson
         # unless a run of 19 digits might be an integer past 64 bits
         if _ORJSON_LOADS is not None and not _long_digit_run(p, n):
@@ -1076,7 +1084,7 @@ cdef object _dec_json(const char* p, Py_ssize_t n, object state):
             except _ORJSON_ERROR:
                 pass  # what orjson refuses (1E400), the stdlib may read
         return _stdlib_loads(PyBytes_FromStringAndSize(p, n))
-    return st[0](PyUnicode_DecodeUTF8(p, n, NULL))
+    return loads(PyUnicode_DecodeUTF8(p, n, NULL))
 
 
 cdef object _dec_python(const char* p, Py_ssize_t n, object state):
@@ -1127,7 +1135,7 @@ cdef object _dec_array(const char* p, Py_ssize_t n, object state):
     cdef _ArrayCodec codec = <_ArrayCodec>state
     cdef int32_t ndim, flags, size, length
     cdef long long total = 1
-    cdef Py_ssize_t pos, i
+    cdef Py_ssize_t pos, i, room
     cdef list dims = [], flat, grouped
     if n < 12:
         raise ValueError(f"array has at least 12 bytes, got {n}")
@@ -1147,14 +1155,21 @@ cdef object _dec_array(const char* p, Py_ssize_t n, object state):
     for i in range(ndim):
         size = _get_i32(p + 12 + 8 * i)
         dims.append(size)
+    pos = 12 + 8 * ndim
+    # Every element takes at least its 4-byte length, so more elements than
+    # room could hold run past the end.  The product saturates at room + 1
+    # (below 2**28, so total * size stays far from int64 overflow; a later
+    # zero dimension still makes it 0), the pure twin's exact answer.
+    room = (n - pos) // 4
     for size in dims:
         if size < 0:
             raise ValueError(f"invalid array dimension {size}")
-        total = total * size if total * size < (1LL << 40) else (1LL << 40)
+        total = total * size
+        if total > room:
+            total = room + 1
     if ndim == 0:
         total = 0
-    pos = 12 + 8 * ndim
-    if total * 4 > n - pos:
+    if total > room:
         raise ValueError("array elements run past the end")
     if ndim == 1:
         return _dec_array_1d(p, n, pos, total, codec)
@@ -1173,8 +1188,8 @@ cdef object _dec_array(const char* p, Py_ssize_t n, object state):
         pos += length
     if pos != n:
         raise ValueError("array has bytes after its last element")
-    if ndim == 0:
-        return []
+    if total == 0:
+        return []  # as array_recv: no elements is the empty array
     for i in range(ndim - 1, 0, -1):
         size = dims[i]
         flat = [flat[j:j + size] for j in range(0, len(flat), size)]

@@ -799,15 +799,23 @@ def _dec_uuid(raw: bytes) -> uuid.UUID:
     return uuid.UUID(bytes=raw)
 
 
+#: The error of a JSON document nested deeper than Python's recursion limit
+#: lets ``json.loads`` go (the server stores deeper ones).
+JSON_TOO_DEEP = "JSON nested too deeply for the parser"
+
+
 def _make_dec_json(options: CodecOptions, jsonb: bool) -> Decode:
     def dec(raw: bytes) -> Any:
         if jsonb:
             if not raw or raw[0] != 1:
                 raise ValueError(f"unsupported jsonb version {raw[:1]!r}")
             raw = raw[1:]
-        if loads is _ORJSON_LOADS or loads is default_loads:
-            return loads(raw)  # they validate UTF-8 themselves (both twins do this)
-        return loads(raw.decode())
+        try:
+            if loads is _ORJSON_LOADS or loads is default_loads:
+                return loads(raw)  # they validate UTF-8 themselves (both twins do)
+            return loads(raw.decode())
+        except RecursionError:
+            raise ValueError(JSON_TOO_DEEP) from None
 
     loads = options.json_loads
     return dec
@@ -846,15 +854,20 @@ def _make_dec_array(element: Decode) -> Decode:
         if len(raw) < 12 + 8 * ndim:
             raise ValueError("array dimensions run past the end")
         dims = [struct.unpack_from(">i", raw, 12 + 8 * i)[0] for i in range(ndim)]
+        pos = 12 + 8 * ndim
+        # Every element takes at least its 4-byte length, so more elements
+        # than room could hold run past the end.  The product saturates at
+        # room + 1 (a later zero dimension still makes it 0), as it must in
+        # the compiled twin, where it could overflow int64.
+        room = (len(raw) - pos) // 4
         total = 1
         for size in dims:
             if size < 0:
                 raise ValueError(f"invalid array dimension {size}")
-            total *= size
+            total = min(total * size, room + 1)
         if ndim == 0:
             total = 0
-        pos = 12 + 8 * ndim
-        if total * 4 > len(raw) - pos:
+        if total > room:
             raise ValueError("array elements run past the end")
         flat: list[Any] = []
         for _ in range(total):
@@ -871,8 +884,8 @@ def _make_dec_array(element: Decode) -> Decode:
             pos += length
         if pos != len(raw):
             raise ValueError("array has bytes after its last element")
-        if ndim == 0:
-            return []
+        if total == 0:
+            return []  # as array_recv: no elements is the empty array
         for size in reversed(dims[1:]):
             flat = [flat[i : i + size] for i in range(0, len(flat), size)]
         return flat

@@ -17,7 +17,9 @@ from libc.string cimport memchr, memcpy, strstr
 from .consts import (
     COPY_DATA,
     HEADER_SIZE,
+    LONG_MESSAGE_TYPES,
     MAX_MESSAGE_LENGTH,
+    MAX_SHORT_MESSAGE_LENGTH,
     MIN_MESSAGE_LENGTH,
     WRITE_BUFFER_INITIAL_SIZE,
 )
@@ -42,6 +44,20 @@ IMPL = "c"
 cdef Py_ssize_t _MAX_LEN = MAX_MESSAGE_LENGTH
 cdef Py_ssize_t _MIN_LEN = MIN_MESSAGE_LENGTH
 cdef char _COPY_DATA = COPY_DATA[0]
+# The largest length field of each type byte (consts.LONG_MESSAGE_TYPES).
+cdef Py_ssize_t _MAX_LENGTH_OF[256]
+
+
+cdef int _init_max_lengths() except -1:
+    cdef int b
+    for b in range(256):
+        _MAX_LENGTH_OF[b] = MAX_SHORT_MESSAGE_LENGTH
+    for msgtype in LONG_MESSAGE_TYPES:
+        _MAX_LENGTH_OF[(<bytes>msgtype)[0]] = _MAX_LEN
+    return 0
+
+
+_init_max_lengths()
 assert HEADER_SIZE == 5  # the type byte and the length field, spelled out below
 cdef str _RESIZE_WHILE_VIEWED = "Existing exports of data: object cannot be re-sized"
 
@@ -391,10 +407,10 @@ cdef class FrameReader:
             return -1
         p = PyBytes_AS_STRING(self._buf) + self._pos
         length = _get_i32(p + 1)
-        if length < _MIN_LEN or length > _MAX_LEN:
+        if length < _MIN_LEN or length > _MAX_LENGTH_OF[<unsigned char>p[0]]:
             raise ProtocolError(
                 f"server sent a message of type {p[:1]!r} "
-                f"with invalid length {length}"
+                f"with invalid length {length}: lost synchronization with the server"
             )
         return length
 
@@ -402,7 +418,8 @@ cdef class FrameReader:
         """Return the next complete ``(type, payload)``, or None for now.
 
         Raises:
-            ProtocolError: the length field is below 4 or above 1 GiB.
+            ProtocolError: the length field is below 4 or above the bound of
+                its type (1 GiB for the long types, 30000 bytes for the others).
         """
         cdef Py_ssize_t length = self._header()
         cdef Py_ssize_t pos
@@ -419,17 +436,25 @@ cdef class FrameReader:
         """Return the payloads of all consecutive complete CopyData messages.
 
         Stops before the first message of another type (left for
-        ``next_message()``) or the first incomplete one.
+        ``next_message()``) or the first incomplete one.  A bad header after
+        complete messages is reported by the next call, so that no message
+        is lost to it.
 
         Raises:
-            ProtocolError: a length field is below 4 or above 1 GiB.
+            ProtocolError: a length field is below 4 or above the bound of its
+                type (1 GiB for the long types, 30000 bytes for the others).
         """
         cdef list out = []
         cdef Py_ssize_t length, pos
         cdef object view = None
         cdef bytes viewed = None
         while True:
-            length = self._header()
+            try:
+                length = self._header()
+            except ProtocolError:
+                if out:
+                    return out  # the next call raises
+                raise
             if length < 0 or PyBytes_AS_STRING(self._buf)[self._pos] != _COPY_DATA:
                 return out
             if not self._ensure(1 + length):
@@ -445,10 +470,12 @@ cdef class FrameReader:
         """The payloads of all consecutive complete CopyData messages, joined.
 
         One allocation for the whole batch (the decoders' input), instead of
-        one view per message.
+        one view per message.  A bad header after payload bytes is reported
+        by the next call, so that no data is lost to it.
 
         Raises:
-            ProtocolError: a length field is below 4 or above 1 GiB.
+            ProtocolError: a length field is below 4 or above the bound of its
+                type (1 GiB for the long types, 30000 bytes for the others).
         """
         cdef list pieces = []
         cdef Py_ssize_t length
@@ -457,7 +484,12 @@ cdef class FrameReader:
             if piece:
                 pieces.append(piece)
             # Is the next message a CopyData that more joined input completes?
-            length = self._header()
+            try:
+                length = self._header()
+            except ProtocolError:
+                if pieces:
+                    break  # the next call raises
+                raise
             if length < 0 or PyBytes_AS_STRING(self._buf)[self._pos] != _COPY_DATA:
                 break
             if not self._ensure(1 + length):

@@ -23,7 +23,9 @@ from ._codecs_py import (
 from .consts import (
     COPY_DATA,
     HEADER_SIZE,
+    LONG_MESSAGE_TYPES,
     MAX_MESSAGE_LENGTH,
+    MAX_SHORT_MESSAGE_LENGTH,
     MIN_MESSAGE_LENGTH,
     PGCOPY_SIGNATURE,
     WRITE_BUFFER_INITIAL_SIZE,
@@ -60,6 +62,12 @@ _pack_i32 = struct.Struct(">i").pack
 _pack_i64 = struct.Struct(">q").pack
 _unpack_i16 = struct.Struct(">h").unpack_from
 _unpack_i32 = struct.Struct(">i").unpack_from
+
+#: The largest length field of each type byte (consts.LONG_MESSAGE_TYPES).
+_MAX_LENGTH_OF = tuple(
+    MAX_MESSAGE_LENGTH if bytes([b]) in LONG_MESSAGE_TYPES else MAX_SHORT_MESSAGE_LENGTH
+    for b in range(256)
+)
 
 
 def _check_int(value: object, lo: int, hi: int, what: str) -> int:
@@ -288,10 +296,10 @@ class FrameReader:
         pos = self._pos
         msgtype = self._buf[pos : pos + 1]
         length: int = _unpack_i32(self._buf, pos + 1)[0]
-        if length < MIN_MESSAGE_LENGTH or length > MAX_MESSAGE_LENGTH:
+        if length < MIN_MESSAGE_LENGTH or length > _MAX_LENGTH_OF[self._buf[pos]]:
             raise ProtocolError(
                 f"server sent a message of type {msgtype!r} "
-                f"with invalid length {length}"
+                f"with invalid length {length}: lost synchronization with the server"
             )
         return msgtype, length
 
@@ -299,7 +307,8 @@ class FrameReader:
         """Return the next complete ``(type, payload)``, or None for now.
 
         Raises:
-            ProtocolError: the length field is below 4 or above 1 GiB.
+            ProtocolError: the length field is below 4 or above the bound of
+                its type (1 GiB for the long types, 30000 bytes for the others).
         """
         header = self._header()
         if header is None or not self._ensure(1 + header[1]):
@@ -313,25 +322,38 @@ class FrameReader:
         """The payloads of all consecutive complete CopyData messages, joined.
 
         One allocation for the whole batch (the decoders' input), instead of
-        one view per message.
+        one view per message.  A bad header after payload bytes is reported
+        by the next call, so that no data is lost to it.
 
         Raises:
-            ProtocolError: a length field is below 4 or above 1 GiB.
+            ProtocolError: a length field is below 4 or above the bound of its
+                type (1 GiB for the long types, 30000 bytes for the others).
         """
-        return b"".join(self.drain_copy_data())
+        joined = b"".join(self.drain_copy_data())
+        if not joined:
+            self._header()  # raises for a bad header after empty messages
+        return joined
 
     def drain_copy_data(self) -> list[memoryview]:
         """Return the payloads of all consecutive complete CopyData messages.
 
         Stops before the first message of another type (left for
-        ``next_message()``) or the first incomplete one.
+        ``next_message()``) or the first incomplete one.  A bad header after
+        complete messages is reported by the next call, so that no message
+        is lost to it.
 
         Raises:
-            ProtocolError: a length field is below 4 or above 1 GiB.
+            ProtocolError: a length field is below 4 or above the bound of its
+                type (1 GiB for the long types, 30000 bytes for the others).
         """
         out: list[memoryview] = []
         while True:
-            header = self._header()
+            try:
+                header = self._header()
+            except ProtocolError:
+                if out:
+                    return out  # the next call raises
+                raise
             if header is None or header[0] != COPY_DATA:
                 return out
             if not self._ensure(1 + header[1]):

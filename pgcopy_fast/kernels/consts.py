@@ -47,9 +47,39 @@ NOTIFICATION_RESPONSE = b"A"
 PARAMETER_STATUS = b"S"
 READY_FOR_QUERY = b"Z"
 ROW_DESCRIPTION = b"T"
+FUNCTION_CALL_RESPONSE = b"V"
+PARSE_COMPLETE = b"1"
+PARAMETER_DESCRIPTION = b"t"
+NO_DATA = b"n"
+
+#: The backend message types that may be long, as libpq lists them
+#: (VALID_LONG_MESSAGE_TYPE in fe-protocol3.c): rows and COPY data, errors
+#: and notices (they quote the data), notifications, row descriptions (up to
+#: 1664 columns) and function call results.  Their length is bounded by
+#: MAX_MESSAGE_LENGTH only.
+LONG_MESSAGE_TYPES = frozenset(
+    [
+        ROW_DESCRIPTION,
+        DATA_ROW,
+        COPY_DATA,
+        FUNCTION_CALL_RESPONSE,
+        ERROR_RESPONSE,
+        NOTICE_RESPONSE,
+        NOTIFICATION_RESPONSE,
+    ]
+)
+#: The largest length field of every other type (and of a type byte the
+#: protocol does not have), libpq's bound: a CommandComplete, ReadyForQuery or
+#: ParameterStatus is a few dozen bytes, so a larger length means the stream
+#: lost synchronization.  The reader says so as soon as the 5-byte header is
+#: in, instead of waiting forever for a body that never comes.
+MAX_SHORT_MESSAGE_LENGTH = 30000
 
 # Frontend message types.
 QUERY = b"Q"
+PARSE = b"P"
+DESCRIBE = b"D"
+SYNC = b"S"
 COPY_FAIL = b"f"
 PASSWORD_MESSAGE = b"p"  # also SASLInitialResponse and SASLResponse
 TERMINATE = b"X"

@@ -118,7 +118,11 @@ def establish_flow(
                 "but SSL was required"
             )
     auth = Authenticator(
-        params.user, password, channel_binding=params.channel_binding, cert_der=cert_der
+        params.user,
+        password,
+        channel_binding=params.channel_binding,
+        cert_der=cert_der,
+        require_auth=params.require_auth,
     )
     yield from startup_flow(proto, params.startup, auth, on_async)
 

@@ -32,6 +32,9 @@ __all__ = [
     "CopyBothResponse",
     "CopyData",
     "CopyDone",
+    "ParseComplete",
+    "ParameterDescription",
+    "NoData",
     "TransactionStatus",
 ]
 
@@ -228,6 +231,23 @@ class CopyDone:
     """The server finished sending COPY data."""
 
 
+@dataclass(frozen=True, slots=True)
+class ParseComplete:
+    """The server parsed a statement (extended query protocol)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ParameterDescription:
+    """The parameter types of a described statement."""
+
+    type_oids: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class NoData:
+    """A described statement returns no rows."""
+
+
 Event = Union[
     AuthenticationRequest,
     ParameterStatus,
@@ -246,4 +266,7 @@ Event = Union[
     CopyBothResponse,
     CopyData,
     CopyDone,
+    ParseComplete,
+    ParameterDescription,
+    NoData,
 ]

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, TypeAlias
 
 from ..errors import Error, InterfaceError, error_from_fields
-from .auth import Authenticator
+from .auth import Authenticator, KeyDerivation
 from .events import (
     NEED_DATA,
     AuthenticationRequest,
@@ -27,6 +27,9 @@ from .events import (
     EmptyQueryResponse,
     ErrorResponse,
     Event,
+    NoData,
+    ParameterDescription,
+    ParseComplete,
     ReadyForQuery,
     RowDescription,
 )
@@ -38,6 +41,7 @@ __all__ = [
     "Result",
     "startup_flow",
     "query_flow",
+    "describe_flow",
     "next_event",
     "copy_start_flow",
     "copy_end_flow",
@@ -123,18 +127,26 @@ def startup_flow(
     params: dict[str, str],
     auth: Authenticator,
     on_async: AsyncHandler,
-) -> Generator[bytes | _Recv, bytes | None, None]:
+) -> Generator[bytes | _Recv | Compute, Any, None]:
     """StartupMessage, authentication, up to the first ReadyForQuery.
+
+    SCRAM's key derivation, whose cost the server sets, is yielded as a
+    :class:`Compute` step: the drivers run it off the event loop and give
+    up on it at connect_timeout.
 
     Raises:
         OperationalError: authentication failed or is not possible.
+        ProtocolError: the server sent a malformed authentication request.
         DatabaseError: the server refused the connection (its class by SQLSTATE).
     """
     yield proto.startup(params)
     while True:
         event = yield from next_event(proto)
         if isinstance(event, AuthenticationRequest):
-            reply = auth.respond(event)
+            reply = auth.step(event)
+            if isinstance(reply, KeyDerivation):
+                salted = yield Compute(reply.run)
+                reply = auth.finish_scram(salted)
             if reply is not None:
                 yield proto.password_message(reply)
         elif isinstance(event, ErrorResponse):
@@ -189,6 +201,41 @@ def query_flow(
                 yield proto.copy_done()
         elif isinstance(event, CopyData | CopyDone):
             pass  # the rest of a refused COPY OUT
+        else:
+            on_async(event)
+
+
+def describe_flow(
+    proto: ClientProtocol, sql: str, on_async: AsyncHandler
+) -> Generator[bytes | _Recv, bytes | None, Result]:
+    """Parse and Describe one statement without running it.
+
+    Returns a Result with the statement's ``columns`` (none for a statement
+    that returns no rows) and no rows.  The server refuses a string of
+    several statements in Parse, so what is described is exactly one.
+    The error, if any, is raised after ReadyForQuery.
+
+    Raises:
+        DatabaseError: the server could not parse or describe it.
+    """
+    yield proto.describe(sql)
+    result = Result()
+    error: Error | None = None
+    while True:
+        event = yield from next_event(proto)
+        if isinstance(event, RowDescription):
+            result.columns = [(c.name, c.type_oid) for c in event.columns]
+        elif isinstance(event, ParseComplete | ParameterDescription | NoData):
+            pass
+        elif isinstance(event, ErrorResponse):
+            server_error = error_from_fields(event.fields)
+            if proto.state is State.CLOSED:
+                raise server_error
+            error = error or server_error
+        elif isinstance(event, ReadyForQuery):
+            if error is not None:
+                raise error
+            return result
         else:
             on_async(event)
 

@@ -36,19 +36,25 @@ from ..kernels.consts import (
     COPY_IN_RESPONSE,
     COPY_OUT_RESPONSE,
     DATA_ROW,
+    DESCRIBE,
     EMPTY_QUERY_RESPONSE,
     ERROR_RESPONSE,
     MAX_COPY_FAIL_MESSAGE,
     NEGOTIATE_PROTOCOL_VERSION,
+    NO_DATA,
     NOTICE_RESPONSE,
     NOTIFICATION_RESPONSE,
+    PARAMETER_DESCRIPTION,
     PARAMETER_STATUS,
+    PARSE,
+    PARSE_COMPLETE,
     PASSWORD_MESSAGE,
     PROTOCOL_VERSION,
     QUERY,
     READY_FOR_QUERY,
     ROW_DESCRIPTION,
     SSL_REQUEST_CODE,
+    SYNC,
     TERMINATE,
 )
 from .events import (
@@ -68,9 +74,12 @@ from .events import (
     Event,
     NeedData,
     NegotiateProtocolVersion,
+    NoData,
     NoticeResponse,
     NotificationResponse,
+    ParameterDescription,
     ParameterStatus,
+    ParseComplete,
     ReadyForQuery,
     RowDescription,
     TransactionStatus,
@@ -130,17 +139,20 @@ def cancel_request(pid: int, secret_key: int) -> bytes:
     )
 
 
-def _cstr(payload: memoryview, pos: int) -> tuple[str, int]:
-    end = bytes(payload[pos:]).index(b"\x00") + pos
-    return bytes(payload[pos:end]).decode("utf-8", "replace"), end + 1
+def _cstr(raw: bytes, pos: int) -> tuple[str, int]:
+    # raw is the whole payload as bytes, searched in place: copying the rest
+    # of it for each string made a message of many short strings quadratic.
+    end = raw.index(b"\x00", pos)
+    return raw[pos:end].decode("utf-8", "replace"), end + 1
 
 
 def _fields(payload: memoryview) -> dict[str, str]:
+    raw = bytes(payload)
     out: dict[str, str] = {}
     pos = 0
-    while payload[pos] != 0:
-        code = chr(payload[pos])
-        out[code], pos = _cstr(payload, pos + 1)
+    while raw[pos] != 0:
+        code = chr(raw[pos])
+        out[code], pos = _cstr(raw, pos + 1)
     return out
 
 
@@ -212,6 +224,36 @@ class ClientProtocol:
         buf = _core.WriteBuffer()
         buf.start_message(QUERY)
         buf.write_cstr(sql)
+        buf.end_message()
+        self.state = State.BUSY
+        self._rows_allowed = False
+        self.transaction_status = TransactionStatus.ACTIVE
+        return buf.getvalue()
+
+    def describe(self, sql: str) -> bytes:
+        """Parse, Describe and Sync of one unnamed statement (nothing runs).
+
+        The server answers ParseComplete, ParameterDescription, then
+        RowDescription or NoData, then ReadyForQuery; a string holding more
+        than one statement fails in Parse ("cannot insert multiple commands
+        into a prepared statement").
+
+        Raises:
+            InterfaceError: the connection is not idle.
+            ValueError: ``sql`` contains a NUL character.
+        """
+        self._require(State.IDLE)
+        buf = _core.WriteBuffer()
+        buf.start_message(PARSE)
+        buf.write_cstr("")
+        buf.write_cstr(sql)
+        buf.write_int16(0)  # no parameter types given
+        buf.end_message()
+        buf.start_message(DESCRIBE)
+        buf.write_byte(ord("S"))
+        buf.write_cstr("")
+        buf.end_message()
+        buf.start_message(SYNC)
         buf.end_message()
         self.state = State.BUSY
         self._rows_allowed = False
@@ -327,15 +369,17 @@ class ClientProtocol:
             return NoticeResponse(_fields(payload))
         # ParameterStatus
         if msgtype == PARAMETER_STATUS:
-            name, pos = _cstr(payload, 0)
-            value, _ = _cstr(payload, pos)
+            raw = bytes(payload)
+            name, pos = _cstr(raw, 0)
+            value, _ = _cstr(raw, pos)
             self.parameters[name] = value
             return ParameterStatus(name, value)
         # NotificationResponse
         if msgtype == NOTIFICATION_RESPONSE:
-            (pid,) = _i32.unpack_from(payload, 0)
-            channel, pos = _cstr(payload, 4)
-            body, _ = _cstr(payload, pos)
+            raw = bytes(payload)
+            (pid,) = _i32.unpack_from(raw, 0)
+            channel, pos = _cstr(raw, 4)
+            body, _ = _cstr(raw, pos)
             return NotificationResponse(pid, channel, body)
         # ErrorResponse
         if msgtype == ERROR_RESPONSE:
@@ -369,10 +413,11 @@ class ClientProtocol:
             return self.backend_key
         # NegotiateProtocolVersion
         if msgtype == NEGOTIATE_PROTOCOL_VERSION:
-            minor, count = struct.unpack_from(">ii", payload, 0)
+            raw = bytes(payload)
+            minor, count = struct.unpack_from(">ii", raw, 0)
             names, pos = [], 8
             for _ in range(count):
-                name, pos = _cstr(payload, pos)
+                name, pos = _cstr(raw, pos)
                 names.append(name)
             return NegotiateProtocolVersion(minor, tuple(names))
         # ReadyForQuery
@@ -405,13 +450,27 @@ class ClientProtocol:
         # CommandComplete
         if msgtype == COMMAND_COMPLETE:
             self._rows_allowed = False
-            return CommandComplete(_cstr(payload, 0)[0])
+            return CommandComplete(_cstr(bytes(payload), 0)[0])
         # EmptyQueryResponse
         if msgtype == EMPTY_QUERY_RESPONSE:
             return EmptyQueryResponse()
         # ReadyForQuery
         if msgtype == READY_FOR_QUERY:
             return self._ready(payload)
+        # ParseComplete, ParameterDescription, NoData (a describe's answers)
+        if msgtype == PARSE_COMPLETE:
+            if len(payload):
+                raise ValueError("length mismatch")
+            return ParseComplete()
+        if msgtype == PARAMETER_DESCRIPTION:
+            (n,) = _i16.unpack_from(payload, 0)
+            if len(payload) != 2 + 4 * n:
+                raise ValueError("length mismatch")
+            return ParameterDescription(struct.unpack_from(f">{n}I", payload, 2))
+        if msgtype == NO_DATA:
+            if len(payload):
+                raise ValueError("length mismatch")
+            return NoData()
         # CopyInResponse
         if msgtype == COPY_IN_RESPONSE:
             self.state = State.COPY_IN
@@ -428,15 +487,16 @@ class ClientProtocol:
 
 
 def _row_description(payload: memoryview) -> tuple[Column, ...]:
-    (n,) = _i16.unpack_from(payload, 0)
+    raw = bytes(payload)
+    (n,) = _i16.unpack_from(raw, 0)
     pos = 2
     cols = []
     for _ in range(n):
-        name, pos = _cstr(payload, pos)
-        table, colnum, typ, size, mod, fmt = struct.unpack_from(">IhIhih", payload, pos)
+        name, pos = _cstr(raw, pos)
+        table, colnum, typ, size, mod, fmt = struct.unpack_from(">IhIhih", raw, pos)
         pos += 18
         cols.append(Column(name, table, colnum, typ, size, mod, fmt))
-    if pos != len(payload):
+    if pos != len(raw):
         raise ValueError("length mismatch")
     return tuple(cols)
 

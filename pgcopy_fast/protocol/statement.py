@@ -15,7 +15,9 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-__all__ = ["statement_format"]
+from ..errors import InterfaceError
+
+__all__ = ["one_statement", "statement_format"]
 
 _FORMATS = ("text", "csv", "binary")
 
@@ -252,3 +254,76 @@ def statement_format(sql: str) -> str | None:
             fmt = fmt.lower() if fmt.lower() in _FORMATS else fmt
             return fmt if fmt in _FORMATS else None
     return None
+
+
+def _comment_end(sql: str, pos: int) -> int | None:
+    """Where a block comment opened just before ``pos`` ends (None: never)."""
+    depth, i, n = 1, pos, len(sql)
+    while i < n:
+        if sql.startswith("/*", i):
+            depth, i = depth + 1, i + 2
+        elif sql.startswith("*/", i):
+            depth, i = depth - 1, i + 2
+            if depth == 0:
+                return i
+        else:
+            i += 1
+    return None
+
+
+def one_statement(sql: str) -> str:
+    """``sql`` as exactly one statement, without its trailing semicolons.
+
+    A query is pasted into ``COPY (...) TO STDOUT`` (and, under a driver
+    without a describe step, into a subquery).  A string that holds a
+    second statement, an unbalanced parenthesis or an unterminated literal
+    or comment could end that wrapper early and run SQL nobody asked for,
+    so it is refused here, before anything is sent.  The scan errs on the
+    side of refusing: a semicolon anywhere but at the end is refused.
+
+    Raises:
+        InterfaceError: not exactly one statement.
+    """
+    if not isinstance(sql, str):
+        raise TypeError(f"the query must be a str, not {type(sql).__name__}")
+    pos, n, depth = 0, len(sql), 0
+    end: int | None = None
+    while pos < n:
+        match = _TOKEN.match(sql, pos)
+        if match is None:
+            raise InterfaceError("the query has an unterminated quoted string")
+        kind, text, start = match.lastgroup, match.group(), match.start()
+        pos = match.end()
+        if kind == "block_comment":
+            closed = _comment_end(sql, pos)
+            if closed is None:
+                raise InterfaceError("the query has an unterminated /* comment")
+            pos = closed
+            continue
+        if kind in ("space", "line_comment"):
+            continue
+        if kind == "dollar":
+            close = sql.find(text, pos)
+            if close < 0:
+                raise InterfaceError("the query has an unterminated dollar quote")
+            pos = close + len(text)
+        if end is not None and text != ";":
+            raise InterfaceError(
+                "the query must be one statement: it holds more than one"
+            )
+        if kind == "punct" and text in "([":
+            depth += 1
+        elif kind == "punct" and text in ")]":
+            depth -= 1
+            if depth < 0:
+                raise InterfaceError("the query has an unbalanced parenthesis")
+        elif text == ";":
+            if depth:
+                raise InterfaceError("the query has a semicolon inside parentheses")
+            end = start if end is None else end
+    if depth:
+        raise InterfaceError("the query has an unbalanced parenthesis")
+    body = (sql if end is None else sql[:end]).strip()
+    if not body:
+        raise InterfaceError("the query is empty")
+    return body
