@@ -137,11 +137,14 @@ class AsyncCopyIn(_CopyInBase):
             for _ in steps:
                 await self._flush()
         except BaseException as exc:
-            # Any failure while writing ends the copy with CopyFail (unless
-            # the connection itself is gone), so nothing is half-written.
-            if self._open and not self._wire.closed:
-                await self.abort(reason(exc))
+            await self._guard(exc)
             raise
+
+    async def _guard(self, exc: BaseException) -> None:
+        # Any failure while writing ends the copy with CopyFail (unless the
+        # connection itself is gone), so nothing is half-written.
+        if self._open and not self._wire.closed:
+            await self.abort(reason(exc))
 
     async def write_row(self, row: Sequence[Any]) -> None:
         """Encode one row (a tuple or list) in the copy's format.
@@ -189,8 +192,7 @@ class AsyncCopyIn(_CopyInBase):
                         await self._send_steps(self._rows_steps(encoder, batch))
                         batch = []
             except BaseException as exc:
-                if self._open and not self._wire.closed:
-                    await self.abort(reason(exc))
+                await self._guard(exc)
                 raise
             await self._send_steps(self._rows_steps(encoder, batch))
 

@@ -113,11 +113,14 @@ class CopyIn(_CopyInBase):
             for _ in steps:
                 self._flush()
         except BaseException as exc:
-            # Any failure while writing ends the copy with CopyFail (unless
-            # the connection itself is gone), so nothing is half-written.
-            if self._open and not self._wire.closed:
-                self.abort(reason(exc))
+            self._guard(exc)
             raise
+
+    def _guard(self, exc: BaseException) -> None:
+        # Any failure while writing ends the copy with CopyFail (unless the
+        # connection itself is gone), so nothing is half-written.
+        if self._open and not self._wire.closed:
+            self.abort(reason(exc))
 
     def write_row(self, row: Sequence[Any]) -> None:
         """Encode one row (a tuple or list) in the copy's format.

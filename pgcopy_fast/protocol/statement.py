@@ -48,17 +48,22 @@ class _Tok:
     text: str
 
 
-def _block_comment_end(sql: str, pos: int) -> int:
-    # Block comments nest in PostgreSQL.
-    depth, i = 1, pos
-    while depth and i < len(sql):
+def _comment_end(sql: str, pos: int) -> int | None:
+    """Where a block comment opened just before ``pos`` ends (None: never).
+
+    Block comments nest in PostgreSQL.
+    """
+    depth, i, n = 1, pos, len(sql)
+    while i < n:
         if sql.startswith("/*", i):
             depth, i = depth + 1, i + 2
         elif sql.startswith("*/", i):
             depth, i = depth - 1, i + 2
+            if depth == 0:
+                return i
         else:
             i += 1
-    return i
+    return None
 
 
 def _tokens(sql: str) -> list[_Tok]:
@@ -74,7 +79,8 @@ def _tokens(sql: str) -> list[_Tok]:
         if kind in ("space", "line_comment"):
             continue
         if kind == "block_comment":
-            pos = _block_comment_end(sql, pos)
+            end = _comment_end(sql, pos)
+            pos = n if end is None else end
             continue
         if kind == "dollar":
             end = sql.find(text, pos)
@@ -253,21 +259,6 @@ def statement_format(sql: str) -> str | None:
                 return None
             fmt = fmt.lower() if fmt.lower() in _FORMATS else fmt
             return fmt if fmt in _FORMATS else None
-    return None
-
-
-def _comment_end(sql: str, pos: int) -> int | None:
-    """Where a block comment opened just before ``pos`` ends (None: never)."""
-    depth, i, n = 1, pos, len(sql)
-    while i < n:
-        if sql.startswith("/*", i):
-            depth, i = depth + 1, i + 2
-        elif sql.startswith("*/", i):
-            depth, i = depth - 1, i + 2
-            if depth == 0:
-                return i
-        else:
-            i += 1
     return None
 
 
