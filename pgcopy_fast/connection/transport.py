@@ -14,6 +14,7 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from ..protocol.establish import is_unix
@@ -32,11 +33,27 @@ INTERRUPTS: tuple[type[BaseException], ...] = ()
 RECV_BUFFER_SIZE = 256 * 1024
 
 
+def start_compute(step: Compute, deliver: Callable[[bool, Any], None]) -> None:
+    """Run ``step.fn(*step.args)`` in a daemon thread; then ``deliver(ok, value)``.
+
+    ``deliver`` runs in that thread, with the result (ok True) or the
+    exception (ok False).  A daemon thread, not an executor's: an abandoned
+    computation must not keep the interpreter (or ``asyncio.run()``, which
+    waits for its executor) from ending.
+    """
+
+    def work() -> None:
+        try:
+            outcome = (True, step.fn(*step.args))
+        except BaseException as exc:  # handed to the waiting caller
+            outcome = (False, exc)
+        deliver(*outcome)
+
+    threading.Thread(target=work, name="pgcopy_fast-compute", daemon=True).start()
+
+
 def run_in_thread(step: Compute, timeout: float | None) -> Any:
     """``step.fn(*step.args)`` in a daemon thread, waited for ``timeout`` seconds.
-
-    A daemon thread, not an executor's: an abandoned computation must not
-    keep the interpreter from exiting.
 
     Raises:
         TimeoutError: it did not finish in time (the thread runs on, unseen).
@@ -44,14 +61,11 @@ def run_in_thread(step: Compute, timeout: float | None) -> Any:
     outcome: list[Any] = []
     done = threading.Event()
 
-    def work() -> None:
-        try:
-            outcome.append((True, step.fn(*step.args)))
-        except BaseException as exc:  # handed to the waiting caller
-            outcome.append((False, exc))
+    def deliver(ok: bool, value: Any) -> None:
+        outcome.append((ok, value))
         done.set()
 
-    threading.Thread(target=work, name="pgcopy_fast-compute", daemon=True).start()
+    start_compute(step, deliver)
     if not done.wait(None if timeout is None else max(timeout, 0)):
         raise TimeoutError("timeout expired")
     ok, value = outcome[0]

@@ -14,7 +14,6 @@ import collections
 import os
 import ssl
 import sys
-import threading
 import time
 from typing import Any
 
@@ -22,7 +21,7 @@ from ..kernels.consts import COPY_BATCH_THRESHOLD
 from ..protocol.establish import is_unix
 from ..protocol.flows import Compute
 from .conninfo import TCPOptions
-from .transport import RECV_BUFFER_SIZE, configure_tcp
+from .transport import RECV_BUFFER_SIZE, configure_tcp, start_compute
 
 __all__ = ["INTERRUPTS", "AsyncTransport"]
 
@@ -278,20 +277,13 @@ class AsyncTransport(asyncio.Protocol):
             else:
                 future.set_exception(value)
 
-        def work() -> None:
+        def deliver(ok: bool, value: Any) -> None:
             try:
-                result = (True, step.fn(*step.args))
-            except BaseException as exc:  # handed to the waiting task
-                result = (False, exc)
-            try:
-                loop.call_soon_threadsafe(finish, *result)
+                loop.call_soon_threadsafe(finish, ok, value)
             except RuntimeError:
                 pass  # the loop is gone: nobody waits any more
 
-        # A daemon thread, not the default executor: asyncio.run() waits for
-        # the executor's threads, and an abandoned computation must not
-        # hold the program.
-        threading.Thread(target=work, name="pgcopy_fast-compute", daemon=True).start()
+        start_compute(step, deliver)
         try:
             return await asyncio.wait_for(future, _timeout(deadline))
         except asyncio.TimeoutError:
