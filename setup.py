@@ -44,6 +44,9 @@ def extensions():
                     "pgcopy_fast/kernels/_rows_c.pxi",
                     "pgcopy_fast/kernels/_codecs_c.pxi",
                     "pgcopy_fast/kernels/_core_c.pxd",
+                    "pgcopy_fast/kernels/_arrow_abi.pxd",
+                    "pgcopy_fast/kernels/_arrow_in_c.pxi",
+                    "pgcopy_fast/kernels/_arrow_out_c.pxi",
                 ],
             )
         ],

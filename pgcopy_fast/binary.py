@@ -9,16 +9,26 @@ bytes (the adapters do exactly that).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
+from .columnar.source import open_batches, schema_fields
+from .columnar.writer import ArrowWriter
 from .copy.base import decode_batch
+from .errors import InterfaceError
 from .kernels import core as _core
 from .kernels.consts import COPY_BATCH_THRESHOLD
 from .kernels.pgtypes import canonical_types
 from .options import CodecOptions
 
-__all__ = ["encode_rows", "iter_encode", "decode_rows", "iter_decode"]
+__all__ = [
+    "encode_rows",
+    "iter_encode",
+    "decode_rows",
+    "iter_decode",
+    "encode_arrow",
+    "iter_encode_arrow",
+]
 
 
 def iter_encode(
@@ -109,3 +119,69 @@ def decode_rows(
         DecodeError: a malformed or truncated stream.
     """
     return list(iter_decode([data], types, options=options))
+
+
+def iter_encode_arrow(
+    data: Any,
+    types: Sequence[str | int] | Mapping[str, str | int],
+    *,
+    options: CodecOptions | None = None,
+    truncate: bool = False,
+    chunk_size: int = COPY_BATCH_THRESHOLD,
+) -> Iterator[bytes]:
+    """A binary COPY stream of Arrow data in chunks of about ``chunk_size`` bytes.
+
+    ``data`` is anything ``copy_arrow`` takes; ``types`` gives each column's
+    PostgreSQL type, in the data's column order or as a mapping by name.
+    Batches are read lazily.  ``truncate`` drops sub-microsecond digits
+    instead of refusing them.
+
+    Raises:
+        EncodeError: a value cannot become its column's type (row, column
+            and both types named).
+        InterfaceError: a column without a type, or an Arrow type that
+            cannot feed its PostgreSQL type.
+    """
+    schema, batches = open_batches(data)
+    names = schema_fields(schema)
+    if isinstance(types, Mapping):
+        unknown = [n for n in names if n not in types]
+        if unknown:
+            raise InterfaceError(f"no type given for columns {unknown}")
+        wanted: list[str | int] = [types[n] for n in names]
+    else:
+        wanted = list(types)
+        if len(wanted) != len(names):
+            raise InterfaceError(
+                f"{len(wanted)} types given for Arrow data of {len(names)} columns"
+            )
+    canonical = canonical_types(wanted)
+    assert canonical is not None
+    writer = ArrowWriter(
+        [(n, t, None) for n, t in zip(names, canonical)], "the Arrow data", options, truncate
+    )
+    writer.plan(schema)
+    buf = _core.WriteBuffer(chunk_size + chunk_size // 4)
+    framing = _core.BinaryEncoder(canonical, names, options)
+    framing.header(buf)
+    for _ in writer.steps(buf, batches, chunk_size):
+        yield buf.getvalue()
+        buf.clear()
+    framing.trailer(buf)
+    yield buf.getvalue()
+
+
+def encode_arrow(
+    data: Any,
+    types: Sequence[str | int] | Mapping[str, str | int],
+    *,
+    options: CodecOptions | None = None,
+    truncate: bool = False,
+) -> bytes:
+    """A whole binary COPY stream (signature, tuples, trailer) of Arrow data.
+
+    See :func:`iter_encode_arrow`.
+    """
+    return b"".join(
+        iter_encode_arrow(data, types, options=options, truncate=truncate)
+    )

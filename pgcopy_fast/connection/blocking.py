@@ -26,6 +26,8 @@ from ..catalog.plans import (
     replannable,
 )
 from ..catalog.queries import run_program
+from ..columnar.source import open_batches, schema_fields
+from ..columnar.writer import arrow_writer
 from ..copy.blocking import CopyIn, CopyOut
 from ..errors import DatabaseError, EncodeError, Error, InterfaceError, OperationalError
 from ..kernels.consts import COPY_BATCH_THRESHOLD, COPY_FILE_CHUNK
@@ -274,6 +276,66 @@ class Connection(BaseConnection):
             try:
                 with cp:
                     cp.write_rows(rows)
+            except DatabaseError as exc:
+                if not isinstance(exc, EncodeError):
+                    forget(self, key)
+                raise
+            return cp.rowcount
+        raise InterfaceError(f"{table!r} kept changing while its copy was planned")
+
+    def copy_arrow(
+        self,
+        table: Any,
+        data: Any,
+        columns: Sequence[str] | None = None,
+        *,
+        options: CodecOptions | None = None,
+        truncate: bool = False,
+        threshold: int = COPY_BATCH_THRESHOLD,
+    ) -> int:
+        """Copy Arrow data into a table, straight from its buffers.
+
+        ``data`` is anything with ``__arrow_c_stream__`` or
+        ``__arrow_c_array__`` (a pyarrow Table, RecordBatch or
+        RecordBatchReader, a polars or pandas DataFrame, a duckdb relation)
+        or a dict of column name to numpy array; a stream is read batch by
+        batch.  Columns match by name: ``columns`` (default: the data's
+        column names) must be exactly the data's columns, in any order.
+        Each column's encoder comes from its Arrow type and the table
+        column's type (a string column can feed text, json, jsonb, uuid,
+        numeric ...).  ``truncate`` drops sub-microsecond digits of
+        nanosecond times instead of refusing them.  ``table`` is as for
+        :meth:`copy_records`.  Returns the number of rows copied.
+
+        Raises:
+            EncodeError: a value cannot become its column's type (row,
+                column and both types named); nothing is committed.
+            InterfaceError: a missing or extra column, or an Arrow type that
+                cannot feed its column's type; raised before the COPY starts.
+            DatabaseError: the server rejected the data or the table.
+        """
+        schema, batches = open_batches(data)
+        wanted = list(columns) if columns is not None else schema_fields(schema)
+        for _ in range(MAX_REPLANS):
+            key, plan = run_program(self, plan_table_program(self, table, wanted))
+            writer = arrow_writer(plan, options, truncate)
+            writer.plan(schema)
+            before: list[Result] = []
+            try:
+                cp = self.copy_in(**plan.copy_in_args(threshold, options, before))
+            except DatabaseError:
+                forget(self, key)
+                if replannable(plan, self.transaction_status):
+                    continue
+                raise
+            if not plan.current(before):
+                forget(self, key)
+                cp.write_rows(())
+                cp.close()
+                continue
+            try:
+                with cp:
+                    cp._write_arrow(writer, batches)
             except DatabaseError as exc:
                 if not isinstance(exc, EncodeError):
                     forget(self, key)

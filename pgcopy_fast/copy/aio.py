@@ -196,6 +196,10 @@ class AsyncCopyIn(_CopyInBase):
                 raise
             await self._send_steps(self._rows_steps(encoder, batch))
 
+    async def _write_arrow(self, writer: Any, batches: Iterator[Any]) -> None:
+        # copy_arrow's writing loop: one CopyData batch per step, as write_rows
+        await self._send_steps(self._arrow_steps(writer, batches))
+
     async def write(self, data: bytes | bytearray | memoryview | str) -> None:
         """Send data already in the copy's format, in pieces of any size.
 

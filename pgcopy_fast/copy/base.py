@@ -241,6 +241,11 @@ class _CopyInBase:
             if exhausted:
                 return
 
+    def _arrow_steps(self, writer: Any, batches: Iterator[Any]) -> Iterator[None]:
+        # Arrow batches through the columnar writer, after the binary header
+        self._need_encoder()
+        return writer.steps(self._buf, batches, self._threshold)  # type: ignore[no-any-return]
+
     def _raw_steps(self, data: bytes | bytearray | memoryview | str) -> Iterator[None]:
         for piece in self._raw_pieces(data):
             self._buf.write_bytes(piece)

@@ -151,6 +151,10 @@ class CopyIn(_CopyInBase):
         encoder = self._need_encoder()
         self._send_steps(self._rows_steps(encoder, rows))
 
+    def _write_arrow(self, writer: Any, batches: Iterator[Any]) -> None:
+        # copy_arrow's writing loop: one CopyData batch per step, as write_rows
+        self._send_steps(self._arrow_steps(writer, batches))
+
     def write(self, data: bytes | bytearray | memoryview | str) -> None:
         """Send data already in the copy's format, in pieces of any size.
 

@@ -22,6 +22,9 @@ __all__ = [
     "CsvDecoder",
     "BinaryDecoder",
     "binary_types",
+    "ArrowEncoder",
+    "ArrowDecoder",
+    "arrow_stream",
 ]
 
 IMPL: str
@@ -120,3 +123,11 @@ class BinaryDecoder(_Decoder):
     ) -> list[tuple[Any, ...]]: ...
 
 def binary_types() -> frozenset[str]: ...
+
+class ArrowEncoder:
+    def __init__(self, *args: Any, **kwargs: Any) -> None: ...
+
+class ArrowDecoder:
+    def __init__(self, *args: Any, **kwargs: Any) -> None: ...
+
+def arrow_stream(schema: Any, batches: Any) -> Any: ...

@@ -36,6 +36,9 @@ __all__ = [
     "CsvDecoder",
     "BinaryDecoder",
     "binary_types",
+    "ArrowEncoder",
+    "ArrowDecoder",
+    "arrow_stream",
 ]
 
 #: Which twin this module is (``pgcopy_fast.__impl__``).
@@ -528,3 +531,5 @@ cdef class FrameReader:
         return out
 
 include "_rows_c.pxi"
+include "_arrow_in_c.pxi"
+include "_arrow_out_c.pxi"

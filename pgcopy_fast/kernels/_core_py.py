@@ -41,6 +41,9 @@ from .values import (
     unnull_text_field,
 )
 
+from ._arrow_in_py import ArrowEncoder
+from ._arrow_out_py import ArrowDecoder, arrow_stream
+
 __all__ = [
     "IMPL",
     "WriteBuffer",
@@ -52,6 +55,9 @@ __all__ = [
     "CsvDecoder",
     "BinaryDecoder",
     "binary_types",
+    "ArrowEncoder",
+    "ArrowDecoder",
+    "arrow_stream",
 ]
 
 #: Which twin this module is (``pgcopy_fast.__impl__``).

@@ -39,5 +39,8 @@ TextDecoder: type[_core_py.TextDecoder] = _twin.TextDecoder
 CsvDecoder: type[_core_py.CsvDecoder] = _twin.CsvDecoder
 BinaryDecoder: type[_core_py.BinaryDecoder] = _twin.BinaryDecoder
 binary_types = _twin.binary_types
+ArrowEncoder: type[_core_py.ArrowEncoder] = _twin.ArrowEncoder
+ArrowDecoder: type[_core_py.ArrowDecoder] = _twin.ArrowDecoder
+arrow_stream = _twin.arrow_stream
 
 __all__ = list(_core_py.__all__)
