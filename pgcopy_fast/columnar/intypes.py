@@ -20,6 +20,7 @@ from .abi import Field
 # Kinds: how the kernel reads a column (kept in step with _arrow_in_c.pxi).
 BOOL, INT, FLOAT, STRING, BINARY, UUID, DATE32, DATE64 = 1, 2, 3, 4, 5, 6, 7, 8
 TIMESTAMP, TIME, DECIMAL, INTERVAL, DURATION, NULL, ENCODED = 9, 10, 11, 12, 13, 14, 15
+LIST = 16
 
 # Storage codes of fixed-width values: (width in bytes, signed, float).
 I8, U8, I16, U16, I32, U32, I64, U64, F32, F64 = range(1, 11)
@@ -48,7 +49,8 @@ class Plan:
     for times the byte width; ``dst``: int2/int4/int8 as 2/4/8 and oid as
     -4, float4/8 as 4/8, jsonb as 1 (a version byte before the text);
     ``unit``: the multiplier to microseconds (negative: a divisor);
-    ``index``: the storage code of a dictionary's indices, else 0.
+    ``index``: the storage code of a dictionary's indices, else 0;
+    ``element``: a LIST's element plan (its ``unit`` is the element OID).
     """
 
     kind: int
@@ -60,10 +62,12 @@ class Plan:
     column: str
     pg_type: str
     arrow_type: str
+    element: Plan | None = None
 
-    def kernel(self) -> tuple[int, int, int, int, int, int]:
-        """The integers the kernels' ``ArrowEncoder`` takes."""
-        return (self.kind, self.child, self.src, self.dst, self.unit, self.index)
+    def kernel(self) -> tuple[Any, ...]:
+        """The integers the kernels' ``ArrowEncoder`` takes (nested for a LIST)."""
+        element = self.element.kernel() if self.element is not None else None
+        return (self.kind, self.child, self.src, self.dst, self.unit, self.index, element)
 
 
 def describe(f: Field) -> str:
@@ -117,7 +121,14 @@ def _refuse(column: str, f: Field, pg_type: str, why: str = "") -> InterfaceErro
     )
 
 
-def plan_column(child: int, f: Field, pg_type: str, column: str) -> Plan:
+# Array elements a LIST column writes from the buffers (others: ENCODED)
+_ELEMENT_KINDS = frozenset({BOOL, INT, FLOAT, STRING, BINARY, UUID, DATE32})
+_ELEMENT_KINDS |= {TIMESTAMP, TIME, DECIMAL, INTERVAL, DURATION}
+
+
+def plan_column(
+    child: int, f: Field, pg_type: str, column: str, element_oid: int | None = None
+) -> Plan:
     """The encoder of one column, or an InterfaceError naming both types."""
     index = 0
     value = f
@@ -188,6 +199,21 @@ def plan_column(child: int, f: Field, pg_type: str, column: str) -> Plan:
         return plan(ENCODED)
     if fmt in ("+l", "+L", "+vl", "+vL") or fmt.startswith("+w:"):
         if pg_type.startswith("_") or pg_type.endswith("[]"):
+            element_type = pg_type[1:] if pg_type.startswith("_") else pg_type[:-2]
+            item = f.children[0] if f.children else None
+            if fmt in ("+l", "+L") and item is not None and element_oid:
+                try:
+                    element = plan_column(0, item, element_type, column)
+                except InterfaceError:
+                    element = None
+                if element is not None and element.kind in _ELEMENT_KINDS and not (
+                    element.index or (element.kind == STRING and element.dst)
+                ):
+                    layout = OFFSETS32 if fmt == "+l" else OFFSETS64
+                    return Plan(
+                        LIST, child, layout, 0, element_oid, index, column,
+                        pg_type, describe(f), element,
+                    )  # fmt: skip
             return plan(ENCODED)
         raise _refuse(column, f, pg_type, "a list needs an array column")
     if fmt in ("e",) and pg_type in ("float4", "float8"):
@@ -196,7 +222,7 @@ def plan_column(child: int, f: Field, pg_type: str, column: str) -> Plan:
 
 
 def plan_columns(
-    root: Field, targets: Sequence[tuple[str, str]], table: str
+    root: Field, targets: Sequence[tuple[str, str, int | None]], table: str
 ) -> list[Plan]:
     """One Plan per target column, matching Arrow fields by name.
 
@@ -213,20 +239,20 @@ def plan_columns(
         if child.name in by_name:
             raise InterfaceError(f"the Arrow data has column {child.name!r} twice")
         by_name[child.name] = i
-    wanted = {name for name, _ in targets}
+    wanted = {name for name, _, _ in targets}
     extra = [c.name for c in root.children if c.name not in wanted]
     if extra:
         raise InterfaceError(
             f"the Arrow data has columns {table} does not copy: {', '.join(map(repr, extra))}"
         )
-    missing = [name for name, _ in targets if name not in by_name]
+    missing = [name for name, _, _ in targets if name not in by_name]
     if missing:
         raise InterfaceError(
             f"the Arrow data lacks columns of {table}: {', '.join(map(repr, missing))}"
         )
     return [
-        plan_column(by_name[name], root.children[by_name[name]], pg_type, name)
-        for name, pg_type in targets
+        plan_column(by_name[name], root.children[by_name[name]], pg_type, name, oid)
+        for name, pg_type, oid in targets
     ]
 
 

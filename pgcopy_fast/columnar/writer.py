@@ -17,6 +17,7 @@ from typing import Any
 
 from ..errors import EncodeError, InterfaceError
 from ..kernels import core as _core
+from ..kernels.pgtypes import OIDS
 from ..options import CodecOptions
 from . import intypes
 from .abi import read_schema
@@ -31,6 +32,11 @@ def _numeric(value: Any) -> Any:
         except decimal.InvalidOperation:
             raise ValueError(f"{value!r} is not a number") from None
     return value
+
+
+def element_oid(pg_type: str) -> int | None:
+    """The element OID of a built-in array type's canonical name (``_text``)."""
+    return OIDS.get(pg_type[1:]) if pg_type.startswith("_") else None
 
 
 class ArrowWriter:
@@ -64,9 +70,8 @@ class ArrowWriter:
                 with no encoder (both named).
         """
         root = read_schema(schema)
-        self._plans = intypes.plan_columns(
-            root, [(name, pg) for name, pg, _ in self._targets], self._table
-        )
+        targets = [(n, pg, oid or element_oid(pg)) for n, pg, oid in self._targets]
+        self._plans = intypes.plan_columns(root, targets, self._table)
         infinity = bool(self._options.infinity) if self._options else False
         self._encoder = _core.ArrowEncoder(
             [p.kernel() for p in self._plans], self._fail, self._truncate, infinity

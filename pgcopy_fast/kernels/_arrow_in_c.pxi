@@ -37,6 +37,7 @@ cdef enum:
     K_DURATION = 13
     K_NULL = 14
     K_ENCODED = 15
+    K_LIST = 16
 
 cdef enum:
     S_I8 = 1
@@ -81,6 +82,7 @@ cdef struct _Values:
 
 cdef struct _Col:
     int kind, src, dst, index, child
+    _Col* elem                  # a LIST's elements (values: the child array)
     int64_t unit
     _Values values              # the values (a dictionary's, when index != 0)
     _Values indices             # a dictionary's indices
@@ -155,7 +157,7 @@ cdef inline int64_t _row_of(_Col* c, int64_t row, bint* null) noexcept nogil:
 cdef inline Py_ssize_t _bound(_Col* c, int64_t row, Py_ssize_t* blob_pos) noexcept nogil:
     # An upper bound of the bytes row's field takes (length word included).
     cdef bint null = False
-    cdef int64_t i, size = 0
+    cdef int64_t i, k, lo, hi, size = 0
     cdef int32_t n
     if c.kind == K_ENCODED:
         n = _get_i32(c.blob + blob_pos[0] + 2)
@@ -171,7 +173,49 @@ cdef inline Py_ssize_t _bound(_Col* c, int64_t row, Py_ssize_t* blob_pos) noexce
         return 5 + size
     if c.kind == K_DECIMAL:
         return 40
+    if c.kind == K_LIST:
+        size = 24
+        lo, hi = _list_start(c, i), _list_end(c, i)
+        for k in range(lo, hi):
+            size += _bound(c.elem, k, blob_pos)
+        return size
     return 20  # every fixed-width kind: an interval's 16 bytes at most
+
+
+cdef inline int64_t _list_start(const _Col* c, int64_t i) noexcept nogil:
+    if c.src == L_OFFSETS32:
+        return (<const int32_t*>c.values.data)[i]
+    return (<const int64_t*>c.values.data)[i]
+
+
+cdef inline int64_t _list_end(const _Col* c, int64_t i) noexcept nogil:
+    return _list_start(c, i + 1)
+
+
+cdef Py_ssize_t _put_list(_Col* c, int64_t i, char* p, bint truncate, bint infinity,
+                          int* err, int64_t* bad) noexcept nogil:
+    # A 1-D array: ndim, has-null flag, element OID, size and lower bound
+    # (ndim 0 and no dimension for an empty list, as the row codec writes it)
+    cdef int64_t k, start = _list_start(c, i), end = _list_end(c, i)
+    cdef Py_ssize_t size, n = 16
+    cdef bint null, has_null = False
+    _put_u32(p + 4, 1 if end > start else 0)
+    _put_u32(p + 12, <uint32_t>c.unit)
+    if end > start:
+        _put_u32(p + 16, <uint32_t>(end - start))
+        _put_u32(p + 20, 1)
+        n = 24
+    for k in range(start, end):
+        null = False
+        _row_of(c.elem, k, &null)
+        has_null = has_null or null
+        size = _put_field(c.elem, k, p + n, truncate, infinity, err, bad)
+        if err[0]:
+            return 0
+        n += size
+    _put_u32(p + 8, 1 if has_null else 0)
+    _put_u32(p, <uint32_t>(n - 4))
+    return n
 
 
 cdef inline void _put_i16(char* p, int v) noexcept nogil:
@@ -432,7 +476,20 @@ cdef Py_ssize_t _put_field(_Col* c, int64_t row, char* p, bint truncate, bint in
         return 20
     if c.kind == K_DECIMAL:
         return _put_decimal(p, c.values.data + 16 * i, <int>c.unit)
+    if c.kind == K_LIST:
+        return _put_list(c, i, p, truncate, infinity, err, bad)
     err[0] = E_RANGE
+    return 0
+
+
+cdef int _set_col(_Col* c, tuple plan) except -1:
+    kind, child, src, dst, unit, index, _ = plan
+    c.kind = kind
+    c.src = src
+    c.dst = dst
+    c.unit = unit
+    c.index = index
+    c.child = child
     return 0
 
 
@@ -447,6 +504,7 @@ cdef class ArrowEncoder:
     """
 
     cdef _Col* _cols
+    cdef _Col* _elems           # one per column, used by LIST columns
     cdef Py_ssize_t _n
     cdef object _fail
     cdef bint _truncate
@@ -454,10 +512,12 @@ cdef class ArrowEncoder:
 
     def __cinit__(self, *args, **kwargs):
         self._cols = NULL
+        self._elems = NULL
         self._n = 0
 
     def __dealloc__(self):
         PyMem_Free(self._cols)
+        PyMem_Free(self._elems)
 
     def __init__(self, plans, fail, truncate=False, infinity=False) -> None:
         cdef Py_ssize_t j
@@ -466,15 +526,16 @@ cdef class ArrowEncoder:
         if self._cols == NULL:
             raise MemoryError()
         memset(self._cols, 0, max(1, len(plans)) * sizeof(_Col))
+        self._elems = <_Col*>PyMem_Malloc(max(1, len(plans)) * sizeof(_Col))
+        if self._elems == NULL:
+            raise MemoryError()
+        memset(self._elems, 0, max(1, len(plans)) * sizeof(_Col))
         self._n = len(plans)
         for j, plan in enumerate(plans):
-            kind, child, src, dst, unit, index = plan
-            self._cols[j].kind = kind
-            self._cols[j].src = src
-            self._cols[j].dst = dst
-            self._cols[j].unit = unit
-            self._cols[j].index = index
-            self._cols[j].child = child
+            _set_col(&self._cols[j], tuple(plan))
+            if plan[6] is not None:
+                _set_col(&self._elems[j], tuple(plan[6]))
+                self._cols[j].elem = &self._elems[j]
         self._fail = fail
         self._truncate = bool(truncate)
         self._infinity = bool(infinity)
@@ -521,6 +582,8 @@ cdef class ArrowEncoder:
                 _values_of(child.dictionary, &c.values)
             else:
                 _values_of(child, &c.values)
+            if c.kind == K_LIST:
+                _values_of(child.children[0], &c.elem.values)
             c.indices.offset += batch.offset
             if not c.index:
                 c.values.offset += batch.offset

@@ -91,7 +91,7 @@ class ArrowEncoder:
 
     def __init__(
         self,
-        plans: Sequence[tuple[int, int, int, int, int, int]],
+        plans: Sequence[tuple[Any, ...]],
         fail: Callable[[int, int, int, Any], Any],
         truncate: bool = False,
         infinity: bool = False,
@@ -147,17 +147,28 @@ class ArrowEncoder:
 
         batch = pa.RecordBatch._import_from_c_capsule(schema, array)
         self._length = batch.num_rows
-        columns = [self._values(plan, batch) for plan in self._plans]
+        columns = [
+            [None] * batch.num_rows
+            if plan[0] in (k.ENCODED, k.NULL)
+            else self._values(plan, batch.column(plan[1]))
+            for plan in self._plans
+        ]
         self._batch = (array, columns)
         return columns
 
-    def _values(self, plan: tuple[int, ...], batch: Any) -> list[Any]:
+    def _values(self, plan: tuple[Any, ...], column: Any) -> list[Any]:
         import pyarrow as pa
 
-        kind, child = plan[0], plan[1]
-        if kind in (k.ENCODED, k.NULL):
-            return [None] * batch.num_rows
-        column = batch.column(child)
+        kind = plan[0]
+        if kind == k.LIST:
+            # spans into the child's values, which are read as the element's
+            offsets = column.offsets.to_pylist()
+            items = self._values(plan[6], column.values)
+            valid = column.is_valid().to_pylist()
+            return [
+                (offsets[i], offsets[i + 1], items) if valid[i] else None
+                for i in range(len(column))
+            ]
         if isinstance(column, pa.ExtensionArray):
             column = column.storage
         if pa.types.is_dictionary(column.type):
@@ -177,12 +188,12 @@ class ArrowEncoder:
     def _field(
         self,
         j: int,
-        plan: tuple[int, ...],
+        plan: tuple[Any, ...],
         values: list[Any],
         row: int,
         encoded: Sequence[bytes | None] | None,
     ) -> bytes:
-        kind, _, src, dst, unit, _ = plan
+        kind, _, src, dst, unit = plan[:5]
         if kind == k.ENCODED:
             assert encoded is not None
             blob = encoded[j]
@@ -255,4 +266,16 @@ class ArrowEncoder:
             return struct.pack(">iqii", 16, us, days, months)
         if kind == k.DECIMAL:
             return _decimal(v)
+        if kind == k.LIST:
+            start, end, items = v
+            element = plan[6]
+            parts = [
+                self._field(j, element, items, i, None) for i in range(start, end)
+            ]
+            has_null = any(part == _NULL for part in parts)
+            head = struct.pack(">iiI", 1 if parts else 0, has_null, unit)
+            if parts:
+                head += struct.pack(">ii", len(parts), 1)
+            body = head + b"".join(parts)
+            return struct.pack(">i", len(body)) + body
         raise _Failed(k.RANGE, v)
