@@ -27,6 +27,8 @@ from .errors import (
     QueryCanceled,
 )
 from .integrations import (
+    copy_arrow,
+    copy_arrow_async,
     copy_records,
     copy_records_async,
     copy_records_out,
@@ -54,6 +56,8 @@ __all__ = [
     "CodecOptions",
     "connect",
     "connect_async",
+    "copy_arrow",
+    "copy_arrow_async",
     "copy_records",
     "copy_records_out",
     "copy_records_async",

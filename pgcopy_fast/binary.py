@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from .columnar.source import open_batches, schema_fields
-from .columnar.writer import ArrowWriter
+from .columnar.writer import ArrowWriter, arrow_chunks
 from .copy.base import decode_batch
 from .errors import InterfaceError
 from .kernels import core as _core
@@ -161,14 +161,7 @@ def iter_encode_arrow(
         [(n, t, None) for n, t in zip(names, canonical)], "the Arrow data", options, truncate
     )
     writer.plan(schema)
-    buf = _core.WriteBuffer(chunk_size + chunk_size // 4)
-    framing = _core.BinaryEncoder(canonical, names, options)
-    framing.header(buf)
-    for _ in writer.steps(buf, batches, chunk_size):
-        yield buf.getvalue()
-        buf.clear()
-    framing.trailer(buf)
-    yield buf.getvalue()
+    yield from arrow_chunks(writer, batches, canonical, options, chunk_size)
 
 
 def encode_arrow(

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from conftest import both_twins, require
+from test_adapters import _asyncpg_args
 
 import pgcopy_fast as pcf
 from pgcopy_fast import binary
@@ -302,3 +303,39 @@ def test_not_arrow_data_is_refused(conn: pcf.Connection, impl: Any) -> None:
     with pytest.raises(InterfaceError, match="needs Arrow data"):
         conn.copy_arrow("x", [(1, 2)])
     assert isinstance(types.SimpleNamespace, type)
+
+
+def test_under_every_driver(pg_server: Any, impl: Any) -> None:
+    psycopg = require("psycopg")
+    psycopg2 = require("psycopg2")
+    asyncpg = require("asyncpg")
+    sqlalchemy = require("sqlalchemy")
+    data = pa.table({"k": pa.array([1, 2, 3], pa.int64()), "tags": [["a"], [], None]})
+    with pg_server.connect() as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS drv (k int8, tags text[]); TRUNCATE drv")
+    with psycopg.connect(pg_server.dsn, autocommit=True) as pg:
+        assert pcf.copy_arrow(pg, "drv", data) == 3
+    pg2 = psycopg2.connect(pg_server.dsn)
+    try:
+        assert pcf.copy_arrow(pg2, "drv", data) == 3
+        pg2.commit()
+    finally:
+        pg2.close()
+    engine = sqlalchemy.create_engine(
+        "postgresql+psycopg://", creator=lambda: psycopg.connect(pg_server.dsn)
+    )
+    assert pcf.copy_arrow(engine, "drv", data) == 3
+    engine.dispose()
+
+    async def via_asyncpg() -> int:
+        a = await asyncpg.connect(**_asyncpg_args(pg_server))
+        try:
+            return await pcf.copy_arrow_async(a, "drv", data)
+        finally:
+            await a.close()
+
+    assert asyncio.run(via_asyncpg()) == 3
+    with pg_server.connect() as conn:
+        got = conn.execute("SELECT count(*), count(tags), sum(k) FROM drv").rows
+        conn.execute("DROP TABLE drv")
+    assert got == [("12", "8", "24")]

@@ -158,3 +158,25 @@ def arrow_writer(plan: Any, options: CodecOptions | None, truncate: bool) -> Arr
         )
     targets = list(zip(plan.columns, plan.codecs, plan.element_oids))
     return ArrowWriter(targets, plan.table or plan.target, options, truncate)
+
+
+def arrow_chunks(
+    writer: ArrowWriter,
+    batches: Iterator[Batch],
+    types: Sequence[str],
+    options: CodecOptions | None,
+    threshold: int,
+) -> Iterator[bytes]:
+    """A whole binary COPY stream of ``batches`` in chunks of about ``threshold``.
+
+    For drivers whose COPY takes bytes (the adapters) and for
+    :func:`pgcopy_fast.binary.iter_encode_arrow`.
+    """
+    buf = _core.WriteBuffer(threshold + threshold // 4)
+    framing = _core.BinaryEncoder(list(types), None, options)
+    framing.header(buf)
+    for _ in writer.steps(buf, batches, threshold):
+        yield bytes(buf.getvalue())
+        buf.clear()
+    framing.trailer(buf)
+    yield bytes(buf.getvalue())

@@ -39,10 +39,18 @@ from ..catalog.plans import record_rows
 from ..catalog.queries import arun_program, run_program
 from ..kernels.consts import COPY_BATCH_THRESHOLD
 from ..options import CodecOptions
-from ._common import collected, copy_in_program, copy_out_program, native_rows
+from ._common import (
+    collected,
+    copy_arrow_program,
+    copy_in_program,
+    copy_out_program,
+    native_rows,
+)
 from .dispatch import async_connection, sync_connection, table_name
 
 __all__ = [
+    "copy_arrow",
+    "copy_arrow_async",
     "copy_records",
     "copy_records_out",
     "copy_records_async",
@@ -86,6 +94,73 @@ def copy_records(
         job = run_program(runner, program)
         with job.forgetting():
             return driver.copy_in(raw, job)
+
+
+def copy_arrow(
+    conn: Any,
+    table: Any,
+    data: Any,
+    columns: Sequence[str] | None = None,
+    *,
+    options: CodecOptions | None = None,
+    truncate: bool = False,
+    threshold: int = COPY_BATCH_THRESHOLD,
+) -> int:
+    """Copy Arrow data into a table through the connection the caller already has.
+
+    ``data`` and the keywords are as for :meth:`pgcopy_fast.Connection.copy_arrow`;
+    ``table`` as for :func:`copy_records`.  Returns the row count.
+
+    Raises:
+        TypeError: a connection of a kind not listed in the module docstring.
+        EncodeError, InterfaceError: as ``Connection.copy_arrow``.
+        the driver's own errors for what the server rejects.
+    """
+    with sync_connection(conn) as (driver, raw):
+        table = table_name(table)
+        if driver is None:
+            count: int = raw.copy_arrow(
+                table, data, columns, options=options, truncate=truncate, threshold=threshold
+            )
+            return count
+        runner = driver.runner(raw)
+        program = copy_arrow_program(
+            runner, table, data, columns, options, truncate, threshold
+        )
+        job = run_program(runner, program)
+        with job.forgetting():
+            return driver.copy_in(raw, job)
+
+
+async def copy_arrow_async(
+    conn: Any,
+    table: Any,
+    data: Any,
+    columns: Sequence[str] | None = None,
+    *,
+    options: CodecOptions | None = None,
+    truncate: bool = False,
+    threshold: int = COPY_BATCH_THRESHOLD,
+) -> int:
+    """The coroutine twin of :func:`copy_arrow` for asyncio drivers.
+
+    Raises:
+        TypeError: a connection of a kind not listed in the module docstring.
+    """
+    async with async_connection(conn) as (driver, raw):
+        table = table_name(table)
+        if driver is None:
+            count: int = await raw.copy_arrow(
+                table, data, columns, options=options, truncate=truncate, threshold=threshold
+            )
+            return count
+        runner = driver.async_runner(raw)
+        program = copy_arrow_program(
+            runner, table, data, columns, options, truncate, threshold
+        )
+        job = await arun_program(runner, program)
+        with job.forgetting():
+            return await driver.acopy_in(raw, job)
 
 
 def copy_records_out(

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
 from .. import binary
+from ..columnar.source import open_batches, schema_fields
+from ..columnar.writer import arrow_chunks, arrow_writer
 from ..catalog.plans import (
     CopyPlan,
     forget,
@@ -324,6 +326,29 @@ def copy_in_program(
     key, plan = yield from validated_plan_program(runner, table, columns)
     data = chunks(plan, rows, options, threshold)
     return CopyInJob(runner, key, table, plan, data, threshold)
+
+
+def copy_arrow_program(
+    runner: Any,
+    table: Any,
+    data: Any,
+    columns: Sequence[str] | None,
+    options: CodecOptions | None,
+    truncate: bool,
+    threshold: int,
+) -> Generator[str | Describe, Result, CopyInJob]:
+    """Catalog program: the :class:`CopyInJob` of a copy of Arrow ``data``.
+
+    Every column is planned (and a bad pair of types refused) before the
+    COPY starts.
+    """
+    schema, batches = open_batches(data)
+    wanted = list(columns) if columns is not None else schema_fields(schema)
+    key, plan = yield from validated_plan_program(runner, table, wanted)
+    writer = arrow_writer(plan, options, truncate)
+    writer.plan(schema)
+    chunks_ = arrow_chunks(writer, batches, plan.codecs, options, threshold)
+    return CopyInJob(runner, key, table, plan, chunks_, threshold)
 
 
 def copy_out_program(
