@@ -158,7 +158,10 @@ def iter_encode_arrow(
     canonical = canonical_types(wanted)
     assert canonical is not None
     writer = ArrowWriter(
-        [(n, t, None) for n, t in zip(names, canonical)], "the Arrow data", options, truncate
+        [(n, t, None) for n, t in zip(names, canonical, strict=True)],
+        "the Arrow data",
+        options,
+        truncate,
     )
     writer.plan(schema)
     yield from arrow_chunks(writer, batches, canonical, options, chunk_size)
@@ -175,6 +178,4 @@ def encode_arrow(
 
     See :func:`iter_encode_arrow`.
     """
-    return b"".join(
-        iter_encode_arrow(data, types, options=options, truncate=truncate)
-    )
+    return b"".join(iter_encode_arrow(data, types, options=options, truncate=truncate))

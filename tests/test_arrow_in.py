@@ -81,15 +81,19 @@ def _python_rows(table: Any) -> list[tuple[Any, ...]]:
     for name in table.column_names:
         col = table.column(name)
         if name == "uid":
-            cols.append([None if v is None else uuid.UUID(bytes=v) for v in col.to_pylist()])
+            cols.append(
+                [None if v is None else uuid.UUID(bytes=v) for v in col.to_pylist()]
+            )
         elif name == "local":
             cols.append(col.cast(pa.timestamp("us")).to_pylist())
         else:
             cols.append(col.to_pylist())
-    return list(zip(*cols))
+    return list(zip(*cols, strict=True))
 
 
-def _texts(conn: pcf.Connection, table: str, order: str = "id") -> list[tuple[Any, ...]]:
+def _texts(
+    conn: pcf.Connection, table: str, order: str = "id"
+) -> list[tuple[Any, ...]]:
     cols = conn.execute(
         f"SELECT string_agg(quote_ident(attname) || '::text', ', ' ORDER BY attnum) "
         f"FROM pg_attribute WHERE attrelid = '{table}'::regclass AND attnum > 0"
@@ -102,7 +106,9 @@ def _fetch(conn: pcf.Connection, sql: str, types_: list[str]) -> list[tuple[Any,
         return list(out)
 
 
-def test_wide_table_stores_what_the_row_path_stores(conn: pcf.Connection, impl: Any) -> None:
+def test_wide_table_stores_what_the_row_path_stores(
+    conn: pcf.Connection, impl: Any
+) -> None:
     data = _wide(500)
     conn.execute(f"CREATE TEMP TABLE a_in ({WIDE}); CREATE TEMP TABLE a_rows ({WIDE})")
     assert conn.copy_arrow("a_in", data) == 500
@@ -113,24 +119,14 @@ def test_wide_table_stores_what_the_row_path_stores(conn: pcf.Connection, impl: 
 
 def test_bytes_equal_the_servers_binary_copy(conn: pcf.Connection, impl: Any) -> None:
     data = _wide(300).drop_columns(["tags", "payload"])
-    cols = ", ".join(c for c in WIDE.split(", ") if not c.startswith(("tags", "payload")))
+    cols = ", ".join(
+        c for c in WIDE.split(", ") if not c.startswith(("tags", "payload"))
+    )
     conn.execute(f"CREATE TEMP TABLE a_exact ({cols})")
     conn.copy_arrow("a_exact", data)
     with conn.copy_out("COPY a_exact TO STDOUT (FORMAT binary)") as out:
         server = b"".join(bytes(chunk) for chunk in iter(out.read, None))
-    types_ = [
-        r[0]
-        for r in conn.execute(
-            "SELECT format_type(atttypid, NULL) FROM pg_attribute "
-            "WHERE attrelid = 'a_exact'::regclass AND attnum > 0 ORDER BY attnum"
-        ).rows
-    ]
-    types_ = [{"double precision": "float8", "real": "float4"}.get(t, t) for t in types_]
-    types_ = [t.replace("timestamp with time zone", "timestamptz") for t in types_]
-    types_ = [t.replace("timestamp without time zone", "timestamp") for t in types_]
-    types_ = [t.replace("time without time zone", "time") for t in types_]
-    types_ = [{"bigint": "int8", "integer": "int4", "smallint": "int2"}.get(t, t) for t in types_]
-    types_ = [{"boolean": "bool"}.get(t, t) for t in types_]
+    types_ = [c.split()[1] for c in cols.split(", ")]
     assert binary.encode_arrow(data, types_) == server
 
 
@@ -140,15 +136,41 @@ def test_twins_write_the_same_bytes() -> None:
     from pgcopy_fast.kernels import core as selected
 
     data = _wide(400, seed=11)
-    types_ = ["int8", "int4", "int2", "float8", "float4", "text", "timestamptz", "timestamp"]
-    types_ += ["date", "bool", "numeric", "uuid", "jsonb", "text[]", "bytea", "interval", "time"]
+    types_ = [
+        "int8",
+        "int4",
+        "int2",
+        "float8",
+        "float4",
+        "text",
+        "timestamptz",
+        "timestamp",
+    ]
+    types_ += [
+        "date",
+        "bool",
+        "numeric",
+        "uuid",
+        "jsonb",
+        "text[]",
+        "bytea",
+        "interval",
+        "time",
+    ]
     out = []
-    saved = {n: getattr(selected, n) for n in ("ArrowEncoder", "BinaryEncoder", "WriteBuffer")}
+    saved = {
+        n: getattr(selected, n)
+        for n in ("ArrowEncoder", "BinaryEncoder", "WriteBuffer")
+    }
     try:
         for twin in (_core_c, _core_py):
             for name in saved:
                 setattr(selected, name, getattr(twin, name))
-            out.append(binary.encode_arrow(data, types_, options=pcf.CodecOptions(json_str=True)))
+            out.append(
+                binary.encode_arrow(
+                    data, types_, options=pcf.CodecOptions(json_str=True)
+                )
+            )
     finally:
         for name, value in saved.items():
             setattr(selected, name, value)
@@ -157,7 +179,9 @@ def test_twins_write_the_same_bytes() -> None:
 
 @pytest.mark.parametrize("unit", ["s", "ms", "us", "ns"])
 @pytest.mark.parametrize("tz", [None, "UTC", "Europe/Paris"])
-def test_timestamps_of_every_unit(conn: pcf.Connection, impl: Any, unit: str, tz: str | None) -> None:
+def test_timestamps_of_every_unit(
+    conn: pcf.Connection, impl: Any, unit: str, tz: str | None
+) -> None:
     per_second = {"s": 1, "ms": 1000, "us": 10**6, "ns": 10**9}[unit]
     values = [0, 1_700_000_000 * per_second, -86400 * per_second, None]
     data = pa.table({"t": pa.array(values, pa.timestamp(unit, tz=tz))})
@@ -166,12 +190,24 @@ def test_timestamps_of_every_unit(conn: pcf.Connection, impl: Any, unit: str, tz
     conn.copy_arrow(f"ts_{unit}", data)
     got = [r[0] for r in _fetch(conn, f"SELECT t FROM ts_{unit}", [target])]
     base = dt.datetime(1970, 1, 1, tzinfo=UTC if tz else None)
-    assert got == [base, base + dt.timedelta(seconds=1_700_000_000), base - dt.timedelta(days=1), None]
+    assert got == [
+        base,
+        base + dt.timedelta(seconds=1_700_000_000),
+        base - dt.timedelta(days=1),
+        None,
+    ]
 
 
-def test_sub_microseconds_are_refused_unless_truncated(conn: pcf.Connection, impl: Any) -> None:
+def test_sub_microseconds_are_refused_unless_truncated(
+    conn: pcf.Connection, impl: Any
+) -> None:
     conn.execute("CREATE TEMP TABLE ns (k int4, t timestamp)")
-    data = pa.table({"k": pa.array([1, 2], pa.int32()), "t": pa.array([1000, 1500], pa.timestamp("ns"))})
+    data = pa.table(
+        {
+            "k": pa.array([1, 2], pa.int32()),
+            "t": pa.array([1000, 1500], pa.timestamp("ns")),
+        }
+    )
     with pytest.raises(EncodeError) as info:
         conn.copy_arrow("ns", data)
     assert info.value.row_index == 1 and info.value.column == "t"
@@ -182,7 +218,9 @@ def test_sub_microseconds_are_refused_unless_truncated(conn: pcf.Connection, imp
     assert [r[0].microsecond for r in rows] == [1, 1]
 
 
-def test_sliced_chunked_dictionary_and_string_layouts(conn: pcf.Connection, impl: Any) -> None:
+def test_sliced_chunked_dictionary_and_string_layouts(
+    conn: pcf.Connection, impl: Any
+) -> None:
     words = ["alpha", "a string longer than twelve bytes", None, "é"] * 50
     base = pa.table(
         {
@@ -197,31 +235,51 @@ def test_sliced_chunked_dictionary_and_string_layouts(conn: pcf.Connection, impl
     assert data.column("s").num_chunks == 2
     conn.execute("CREATE TEMP TABLE lay (k int8, s text, ls text, sv varchar, d text)")
     assert conn.copy_arrow("lay", data) == 110
-    rows = _fetch(conn, "SELECT * FROM lay ORDER BY k", ["int8", "text", "text", "text", "text"])
-    expect = [(k, words[k], words[k], words[k], words[k]) for k in [*range(7, 57), *range(120, 180)]]
+    rows = _fetch(
+        conn, "SELECT * FROM lay ORDER BY k", ["int8", "text", "text", "text", "text"]
+    )
+    expect = [
+        (k, words[k], words[k], words[k], words[k])
+        for k in [*range(7, 57), *range(120, 180)]
+    ]
     assert rows == expect
 
 
-def test_out_of_range_value_names_row_column_and_types(conn: pcf.Connection, impl: Any) -> None:
+def test_out_of_range_value_names_row_column_and_types(
+    conn: pcf.Connection, impl: Any
+) -> None:
     conn.execute("CREATE TEMP TABLE small (k int8, v int2)")
-    data = pa.table({"k": pa.array([1, 2, 3], pa.int64()), "v": pa.array([1, 2, 40000], pa.int64())})
+    data = pa.table(
+        {"k": pa.array([1, 2, 3], pa.int64()), "v": pa.array([1, 2, 40000], pa.int64())}
+    )
     with pytest.raises(EncodeError) as info:
         conn.copy_arrow("small", data)
     err = info.value
-    assert (err.row_index, err.column, err.pg_type, err.value_type) == (2, "v", "int2", "int64")
+    assert (err.row_index, err.column, err.pg_type, err.value_type) == (
+        2,
+        "v",
+        "int2",
+        "int64",
+    )
     assert "40000" in str(err)
     assert conn.execute("SELECT count(*) FROM small").rows == [("0",)]
     assert conn.execute("SELECT 1").rows == [("1",)]
 
 
-def test_type_mismatch_and_columns_are_refused_before_the_copy(conn: pcf.Connection, impl: Any) -> None:
+def test_type_mismatch_and_columns_are_refused_before_the_copy(
+    conn: pcf.Connection, impl: Any
+) -> None:
     conn.execute("CREATE TEMP TABLE tgt (k int4, u uuid)")
-    with pytest.raises(InterfaceError, match="'u'.*double.*uuid"):
-        conn.copy_arrow("tgt", pa.table({"k": pa.array([1], pa.int32()), "u": pa.array([1.5])}))
-    with pytest.raises(InterfaceError, match="'u'.*list.*int4|int4"):
+    with pytest.raises(InterfaceError, match=r"'u'.*double.*uuid"):
+        conn.copy_arrow(
+            "tgt", pa.table({"k": pa.array([1], pa.int32()), "u": pa.array([1.5])})
+        )
+    with pytest.raises(InterfaceError, match=r"'k'.*list.*int4"):
         conn.copy_arrow("tgt", pa.table({"k": pa.array([[1]]), "u": pa.array(["x"])}))
-    with pytest.raises(InterfaceError, match="extra|does not copy"):
-        conn.copy_arrow("tgt", pa.table({"k": [1], "u": ["x"], "z": [1]}), columns=["k", "u"])
+    with pytest.raises(InterfaceError, match=r"does not copy"):
+        conn.copy_arrow(
+            "tgt", pa.table({"k": [1], "u": ["x"], "z": [1]}), columns=["k", "u"]
+        )
     with pytest.raises(InterfaceError, match="lacks"):
         conn.copy_arrow("tgt", pa.table({"k": [1]}), columns=["k", "u"])
     assert conn.execute("SELECT count(*) FROM tgt").rows == [("0",)]
@@ -240,7 +298,10 @@ def test_strings_feed_uuid_numeric_and_json(conn: pcf.Connection, impl: Any) -> 
     )
     conn.copy_arrow("conv", data)
     rows = conn.execute("SELECT u, n::text, j::text, jb::text FROM conv").rows
-    assert rows == [(str(u), "12.50", '{"a": [1, 2]}', '{"b": "x"}'), (None, "-1000", "3", None)]
+    assert rows == [
+        (str(u), "12.50", '{"a": [1, 2]}', '{"b": "x"}'),
+        (None, "-1000", "3", None),
+    ]
     with pytest.raises(EncodeError, match="row 0, column 'n'"):
         conn.copy_arrow("conv", pa.table({"n": ["abc"]}))
 
@@ -255,20 +316,34 @@ def test_pandas_polars_numpy_and_streams(conn: pcf.Connection, impl: Any) -> Non
             "k": [1, 2, 3],
             "x": [1.5, np.nan, None],
             "s": ["a", None, pd.NA],
-            "t": [pd.Timestamp("2024-01-02 03:04:05.123456"), pd.NaT, pd.Timestamp("1999-12-31")],
+            "t": [
+                pd.Timestamp("2024-01-02 03:04:05.123456"),
+                pd.NaT,
+                pd.Timestamp("1999-12-31"),
+            ],
         }
     )
     assert conn.copy_arrow("frames", df) == 3
-    assert conn.copy_arrow("frames", pl.DataFrame({"k": [4], "x": [2.0], "s": ["p"]})) == 1
-    assert conn.copy_arrow("frames", {"k": np.array([5, 6]), "x": np.array([0.5, 0.25])}) == 2
+    assert (
+        conn.copy_arrow("frames", pl.DataFrame({"k": [4], "x": [2.0], "s": ["p"]})) == 1
+    )
+    assert (
+        conn.copy_arrow("frames", {"k": np.array([5, 6]), "x": np.array([0.5, 0.25])})
+        == 2
+    )
     reader = pa.RecordBatchReader.from_batches(
         pa.schema([("k", pa.int64())]),
-        (pa.record_batch([pa.array([10 + i], pa.int64())], names=["k"]) for i in range(3)),
+        (
+            pa.record_batch([pa.array([10 + i], pa.int64())], names=["k"])
+            for i in range(3)
+        ),
     )
     assert conn.copy_arrow("frames", reader) == 3
     batch = pa.record_batch([pa.array([20], pa.int64())], names=["k"])
     assert conn.copy_arrow("frames", batch) == 1
-    rows = _fetch(conn, "SELECT * FROM frames ORDER BY k", ["int8", "float8", "text", "timestamp"])
+    rows = _fetch(
+        conn, "SELECT * FROM frames ORDER BY k", ["int8", "float8", "text", "timestamp"]
+    )
     assert rows[:3] == [
         (1, 1.5, "a", dt.datetime(2024, 1, 2, 3, 4, 5, 123456)),
         (2, None, None, None),
@@ -312,7 +387,9 @@ def test_under_every_driver(pg_server: Any, impl: Any) -> None:
     sqlalchemy = require("sqlalchemy")
     data = pa.table({"k": pa.array([1, 2, 3], pa.int64()), "tags": [["a"], [], None]})
     with pg_server.connect() as conn:
-        conn.execute("CREATE TABLE IF NOT EXISTS drv (k int8, tags text[]); TRUNCATE drv")
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS drv (k int8, tags text[]); TRUNCATE drv"
+        )
     with psycopg.connect(pg_server.dsn, autocommit=True) as pg:
         assert pcf.copy_arrow(pg, "drv", data) == 3
     pg2 = psycopg2.connect(pg_server.dsn)

@@ -67,14 +67,23 @@ class Plan:
     def kernel(self) -> tuple[Any, ...]:
         """The integers the kernels' ``ArrowEncoder`` takes (nested for a LIST)."""
         element = self.element.kernel() if self.element is not None else None
-        return (self.kind, self.child, self.src, self.dst, self.unit, self.index, element)
+        return (
+            self.kind,
+            self.child,
+            self.src,
+            self.dst,
+            self.unit,
+            self.index,
+            element,
+        )
 
 
 def describe(f: Field) -> str:
     """An Arrow type as pyarrow spells it (``timestamp[ns, tz=UTC]``)."""
     fmt = f.format
     if f.dictionary is not None:
-        return f"dictionary<values={describe(f.dictionary)}, indices={describe_storage(fmt)}>"
+        values, indices = describe(f.dictionary), describe_storage(fmt)
+        return f"dictionary<values={values}, indices={indices}>"
     if f.extension:
         return f"extension<{f.extension}>"
     if fmt.startswith("ts"):
@@ -93,7 +102,9 @@ def describe(f: Field) -> str:
         child = describe(f.children[0]) if f.children else "?"
         return f"{name}<item: {child}>"
     if fmt == "+s":
-        return "struct<" + ", ".join(f"{c.name}: {describe(c)}" for c in f.children) + ">"
+        return (
+            "struct<" + ", ".join(f"{c.name}: {describe(c)}" for c in f.children) + ">"
+        )
     return describe_storage(fmt)
 
 
@@ -180,9 +191,7 @@ def plan_column(
     if fmt.startswith("ts") and pg_type in ("timestamp", "timestamptz"):
         unit, _, tz = fmt[2:].partition(":")
         if tz and pg_type == "timestamp":
-            raise _refuse(
-                column, f, pg_type, "a time zone's instants need timestamptz"
-            )
+            raise _refuse(column, f, pg_type, "a time zone's instants need timestamptz")
         return plan(TIMESTAMP, 8, 0, _UNITS[unit])
     if fmt in ("tts", "ttm", "ttu", "ttn") and pg_type == "time":
         return plan(TIME, 4 if fmt in ("tts", "ttm") else 8, 0, _UNITS[fmt[2]])
@@ -206,8 +215,10 @@ def plan_column(
                     element = plan_column(0, item, element_type, column)
                 except InterfaceError:
                     element = None
-                if element is not None and element.kind in _ELEMENT_KINDS and not (
-                    element.index or (element.kind == STRING and element.dst)
+                if (
+                    element is not None
+                    and element.kind in _ELEMENT_KINDS
+                    and not (element.index or (element.kind == STRING and element.dst))
                 ):
                     layout = OFFSETS32 if fmt == "+l" else OFFSETS64
                     return Plan(
@@ -232,7 +243,8 @@ def plan_columns(
     """
     if root.format != "+s":
         raise InterfaceError(
-            f"Arrow data for {table} must be a table or record batch, not {describe(root)}"
+            f"Arrow data for {table} must be a table or record batch, "
+            f"not {describe(root)}"
         )
     by_name: dict[str, int] = {}
     for i, child in enumerate(root.children):
@@ -243,7 +255,8 @@ def plan_columns(
     extra = [c.name for c in root.children if c.name not in wanted]
     if extra:
         raise InterfaceError(
-            f"the Arrow data has columns {table} does not copy: {', '.join(map(repr, extra))}"
+            f"the Arrow data has columns {table} does not copy: "
+            + ", ".join(map(repr, extra))
         )
     missing = [name for name, _, _ in targets if name not in by_name]
     if missing:

@@ -80,8 +80,10 @@ class ArrowWriter:
     def _fail(self, column: int, row: int, code: int, raw: Any) -> None:
         raise intypes.value_error(self._plans[column], self._row_base + row, code, raw)
 
-    def steps(self, buf: Any, batches: Iterator[Batch], threshold: int) -> Iterator[None]:
-        """Encode every batch into ``buf``, yielding whenever it passes ``threshold``."""
+    def steps(
+        self, buf: Any, batches: Iterator[Batch], threshold: int
+    ) -> Iterator[None]:
+        """Encode every batch into ``buf``; yield whenever it passes ``threshold``."""
         for batch in batches:
             encoded = self.encoded_fields(batch)
             start = 0
@@ -103,7 +105,9 @@ class ArrowWriter:
             names = ", ".join(repr(p.column) for p in wanted)
             raise InterfaceError(f"columns {names} need pyarrow to be encoded")
         out: list[bytes | None] = []
-        for plan, (_, pg_type, element_oid) in zip(self._plans, self._targets):
+        for plan, (_, pg_type, element_oid) in zip(
+            self._plans, self._targets, strict=True
+        ):
             if plan.kind != intypes.ENCODED:
                 out.append(None)
                 continue
@@ -143,7 +147,9 @@ class ArrowWriter:
         )
 
 
-def arrow_writer(plan: Any, options: CodecOptions | None, truncate: bool) -> ArrowWriter:
+def arrow_writer(
+    plan: Any, options: CodecOptions | None, truncate: bool
+) -> ArrowWriter:
     """The writer of a table's COPY plan (:class:`pgcopy_fast.catalog.plans.CopyPlan`).
 
     Raises:
@@ -151,12 +157,16 @@ def arrow_writer(plan: Any, options: CodecOptions | None, truncate: bool) -> Arr
             columnar path writes binary only).
     """
     if plan.types is None:
-        missing = [c for c, codec in zip(plan.columns, plan.codecs) if codec is None]
+        missing = [
+            c
+            for c, codec in zip(plan.columns, plan.codecs, strict=True)
+            if codec is None
+        ]
         raise InterfaceError(
             f"copy_arrow writes binary COPY, and columns {missing} of "
             f"{plan.table} have types without a binary codec"
         )
-    targets = list(zip(plan.columns, plan.codecs, plan.element_oids))
+    targets = list(zip(plan.columns, plan.codecs, plan.element_oids, strict=True))
     return ArrowWriter(targets, plan.table or plan.target, options, truncate)
 
 

@@ -131,7 +131,7 @@ class ArrowEncoder:
                     fields.append(self._field(j, plan, columns[j], row, encoded))
                 except _Failed as failed:
                     self._fail(j, row, failed.code, failed.raw)
-                    raise AssertionError("ArrowEncoder's fail callback must raise")
+                    raise AssertionError("the fail callback must raise") from None
             buf.write_bytes(b"".join(fields))
             row += 1
             if len(buf) >= threshold:
@@ -173,7 +173,7 @@ class ArrowEncoder:
             column = column.storage
         if pa.types.is_dictionary(column.type):
             column = column.dictionary_decode()
-        if kind in (k.DATE32, k.TIME) and plan[2] == 4 or kind == k.DATE32:
+        if (kind in (k.DATE32, k.TIME) and plan[2] == 4) or kind == k.DATE32:
             column = column.cast(pa.int32())
         elif kind in (k.DATE64, k.TIMESTAMP, k.TIME, k.DURATION):
             column = column.cast(pa.int64())
@@ -226,7 +226,9 @@ class ArrowEncoder:
             if src == k.F32:
                 if dst == 4:
                     return struct.pack(">iI", 4, v)
-                return struct.pack(">id", 8, struct.unpack("<f", struct.pack("<I", v))[0])
+                return struct.pack(
+                    ">id", 8, struct.unpack("<f", struct.pack("<I", v))[0]
+                )
             return struct.pack(">id", 8, v)
         if kind == k.UUID:
             return struct.pack(">i", 16) + bytes(v)
@@ -269,9 +271,7 @@ class ArrowEncoder:
         if kind == k.LIST:
             start, end, items = v
             element = plan[6]
-            parts = [
-                self._field(j, element, items, i, None) for i in range(start, end)
-            ]
+            parts = [self._field(j, element, items, i, None) for i in range(start, end)]
             has_null = any(part == _NULL for part in parts)
             head = struct.pack(">iiI", 1 if parts else 0, has_null, unit)
             if parts:
