@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from .columnar.source import open_batches, schema_fields
+from .columnar.source import open_batches
 from .columnar.writer import ArrowWriter, arrow_chunks
 from .copy.base import decode_batch
 from .errors import InterfaceError
@@ -142,8 +142,8 @@ def iter_encode_arrow(
         InterfaceError: a column without a type, or an Arrow type that
             cannot feed its PostgreSQL type.
     """
-    schema, batches = open_batches(data)
-    names = schema_fields(schema)
+    source = open_batches(data)
+    names = source.names
     if isinstance(types, Mapping):
         unknown = [n for n in names if n not in types]
         if unknown:
@@ -163,8 +163,8 @@ def iter_encode_arrow(
         options,
         truncate,
     )
-    writer.plan(schema)
-    yield from arrow_chunks(writer, batches, canonical, options, chunk_size)
+    writer.plan(source.schema, source.objects)
+    yield from arrow_chunks(writer, source.batches, canonical, options, chunk_size)
 
 
 def encode_arrow(

@@ -416,3 +416,39 @@ def test_under_every_driver(pg_server: Any, impl: Any) -> None:
         got = conn.execute("SELECT count(*), count(tags), sum(k) FROM drv").rows
         conn.execute("DROP TABLE drv")
     assert got == [("12", "8", "24")]
+
+
+def test_pandas_object_columns_store_what_the_row_path_stores(
+    conn: pcf.Connection, impl: Any
+) -> None:
+    pd = require("pandas")
+    np = require("numpy")
+    u = uuid.uuid4()
+    df = pd.DataFrame(
+        {
+            "k": np.arange(5, dtype="int64"),
+            "amount": [
+                decimal.Decimal("1.50"),
+                None,
+                np.nan,
+                decimal.Decimal("-3"),
+                pd.NA,
+            ],
+            "uid": [u, None, str(u), pd.NA, u],
+            "tags": [["a", None], [], None, np.nan, ["b"]],
+            "payload": [{"a": 1}, None, [1, 2], "x", pd.NA],
+        }
+    )
+    assert all(df[c].dtype == object for c in ("amount", "uid", "tags", "payload"))
+    cols = "k int8, amount numeric, uid uuid, tags text[], payload jsonb"
+    conn.execute(f"CREATE TEMP TABLE pdo ({cols}); CREATE TEMP TABLE pdr ({cols})")
+    assert conn.copy_arrow("pdo", df) == 5
+    rows = [
+        (0, decimal.Decimal("1.50"), u, ["a", None], {"a": 1}),
+        (1, None, None, [], None),
+        (2, None, u, None, [1, 2]),
+        (3, decimal.Decimal("-3"), None, None, "x"),
+        (4, None, u, ["b"], None),
+    ]
+    conn.copy_records("pdr", rows)
+    assert _texts(conn, "pdo", "k") == _texts(conn, "pdr", "k")

@@ -233,7 +233,10 @@ def plan_column(
 
 
 def plan_columns(
-    root: Field, targets: Sequence[tuple[str, str, int | None]], table: str
+    root: Field,
+    targets: Sequence[tuple[str, str, int | None]],
+    table: str,
+    objects: Sequence[str] = (),
 ) -> list[Plan]:
     """One Plan per target column, matching Arrow fields by name.
 
@@ -264,7 +267,11 @@ def plan_columns(
             f"the Arrow data lacks columns of {table}: {', '.join(map(repr, missing))}"
         )
     return [
-        plan_column(by_name[name], root.children[by_name[name]], pg_type, name, oid)
+        Plan(ENCODED, by_name[name], 0, 0, 0, 0, name, pg_type, "object")
+        if name in objects
+        else plan_column(
+            by_name[name], root.children[by_name[name]], pg_type, name, oid
+        )
         for name, pg_type, oid in targets
     ]
 

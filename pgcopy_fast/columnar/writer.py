@@ -24,6 +24,9 @@ from .abi import read_schema
 from .source import Batch
 
 
+_STRING_TYPES = frozenset({"string", "large_string", "string_view"})
+
+
 def _numeric(value: Any) -> Any:
     # A string feeding numeric is its decimal text (as the server reads it)
     if isinstance(value, str):
@@ -62,8 +65,11 @@ class ArrowWriter:
         self._row_base = 0
         self.rows = 0
 
-    def plan(self, schema: Any) -> None:
+    def plan(self, schema: Any, objects: Sequence[str] = ()) -> None:
         """Choose every column's encoder from the stream's schema.
+
+        ``objects`` names columns whose values come as Python objects (a
+        pandas DataFrame's object columns): the row codecs encode them.
 
         Raises:
             InterfaceError: a missing or extra column, or a pair of types
@@ -71,7 +77,7 @@ class ArrowWriter:
         """
         root = read_schema(schema)
         targets = [(n, pg, oid or element_oid(pg)) for n, pg, oid in self._targets]
-        self._plans = intypes.plan_columns(root, targets, self._table)
+        self._plans = intypes.plan_columns(root, targets, self._table, objects)
         infinity = bool(self._options.infinity) if self._options else False
         self._encoder = _core.ArrowEncoder(
             [p.kernel() for p in self._plans], self._fail, self._truncate, infinity
@@ -117,8 +123,11 @@ class ArrowWriter:
     def _encode_column(
         self, plan: intypes.Plan, pg_type: str, element_oid: int | None, batch: Batch
     ) -> bytes:
-        values = batch.table.column(plan.child).to_pylist()
-        if pg_type == "numeric":
+        if batch.objects is not None and plan.column in batch.objects:
+            values = batch.objects[plan.column]
+        else:
+            values = batch.table.column(plan.child).to_pylist()
+        if pg_type == "numeric" and plan.arrow_type in _STRING_TYPES:
             for i, value in enumerate(values):
                 try:
                     values[i] = _numeric(value)
@@ -127,7 +136,7 @@ class ArrowWriter:
         encoder = _core.BinaryEncoder([pg_type], None, self._options, [element_oid])
         buf = _core.WriteBuffer(max(1024, 16 * len(values)))
         try:
-            encoder.encode_rows(buf, ((v,) for v in values), 1 << 62)
+            encoder.encode_rows(buf, zip(values), 1 << 62)
         except EncodeError as exc:
             cause = exc.__cause__ or exc
             raise self._error(plan, exc.row_index or 0, cause, exc.value_type) from exc

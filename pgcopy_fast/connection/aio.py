@@ -36,7 +36,7 @@ from ..catalog.plans import (
     replannable,
 )
 from ..catalog.queries import arun_program
-from ..columnar.source import open_batches, schema_fields
+from ..columnar.source import open_batches
 from ..columnar.writer import arrow_writer
 from ..copy.aio import AsyncCopyIn, AsyncCopyOut
 from ..errors import DatabaseError, EncodeError, Error, InterfaceError, OperationalError
@@ -340,12 +340,14 @@ class AsyncConnection(BaseConnection):
                 cannot feed its column's type; raised before the COPY starts.
             DatabaseError: the server rejected the data or the table.
         """
-        schema, batches = open_batches(data)
-        wanted = list(columns) if columns is not None else schema_fields(schema)
+        source = open_batches(data)
+        wanted = list(columns) if columns is not None else source.names
         for _ in range(MAX_REPLANS):
-            key, plan = await arun_program(self, plan_table_program(self, table, wanted))
+            key, plan = await arun_program(
+                self, plan_table_program(self, table, wanted)
+            )
             writer = arrow_writer(plan, options, truncate)
-            writer.plan(schema)
+            writer.plan(source.schema, source.objects)
             before: list[Result] = []
             try:
                 cp = await self.copy_in(**plan.copy_in_args(threshold, options, before))
@@ -361,7 +363,7 @@ class AsyncConnection(BaseConnection):
                 continue
             try:
                 async with cp:
-                    await cp._write_arrow(writer, batches)
+                    await cp._write_arrow(writer, source.batches)
             except DatabaseError as exc:
                 if not isinstance(exc, EncodeError):
                     forget(self, key)

@@ -26,7 +26,7 @@ from ..catalog.plans import (
     replannable,
 )
 from ..catalog.queries import run_program
-from ..columnar.source import open_batches, schema_fields
+from ..columnar.source import open_batches
 from ..columnar.writer import arrow_writer
 from ..copy.blocking import CopyIn, CopyOut
 from ..errors import DatabaseError, EncodeError, Error, InterfaceError, OperationalError
@@ -314,12 +314,12 @@ class Connection(BaseConnection):
                 cannot feed its column's type; raised before the COPY starts.
             DatabaseError: the server rejected the data or the table.
         """
-        schema, batches = open_batches(data)
-        wanted = list(columns) if columns is not None else schema_fields(schema)
+        source = open_batches(data)
+        wanted = list(columns) if columns is not None else source.names
         for _ in range(MAX_REPLANS):
             key, plan = run_program(self, plan_table_program(self, table, wanted))
             writer = arrow_writer(plan, options, truncate)
-            writer.plan(schema)
+            writer.plan(source.schema, source.objects)
             before: list[Result] = []
             try:
                 cp = self.copy_in(**plan.copy_in_args(threshold, options, before))
@@ -335,7 +335,7 @@ class Connection(BaseConnection):
                 continue
             try:
                 with cp:
-                    cp._write_arrow(writer, batches)
+                    cp._write_arrow(writer, source.batches)
             except DatabaseError as exc:
                 if not isinstance(exc, EncodeError):
                     forget(self, key)

@@ -120,7 +120,12 @@ def copy_arrow(
         table = table_name(table)
         if driver is None:
             count: int = raw.copy_arrow(
-                table, data, columns, options=options, truncate=truncate, threshold=threshold
+                table,
+                data,
+                columns,
+                options=options,
+                truncate=truncate,
+                threshold=threshold,
             )
             return count
         runner = driver.runner(raw)
@@ -151,7 +156,12 @@ async def copy_arrow_async(
         table = table_name(table)
         if driver is None:
             count: int = await raw.copy_arrow(
-                table, data, columns, options=options, truncate=truncate, threshold=threshold
+                table,
+                data,
+                columns,
+                options=options,
+                truncate=truncate,
+                threshold=threshold,
             )
             return count
         runner = driver.async_runner(raw)

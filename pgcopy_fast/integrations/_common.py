@@ -27,8 +27,6 @@ from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
 from .. import binary
-from ..columnar.source import open_batches, schema_fields
-from ..columnar.writer import arrow_chunks, arrow_writer
 from ..catalog.plans import (
     CopyPlan,
     forget,
@@ -36,6 +34,8 @@ from ..catalog.plans import (
     validated_plan_program,
 )
 from ..catalog.queries import Describe
+from ..columnar.source import open_batches
+from ..columnar.writer import arrow_chunks, arrow_writer
 from ..copy.base import decode_batch
 from ..errors import InterfaceError
 from ..kernels import core as _core
@@ -342,12 +342,12 @@ def copy_arrow_program(
     Every column is planned (and a bad pair of types refused) before the
     COPY starts.
     """
-    schema, batches = open_batches(data)
-    wanted = list(columns) if columns is not None else schema_fields(schema)
+    source = open_batches(data)
+    wanted = list(columns) if columns is not None else source.names
     key, plan = yield from validated_plan_program(runner, table, wanted)
     writer = arrow_writer(plan, options, truncate)
-    writer.plan(schema)
-    chunks_ = arrow_chunks(writer, batches, plan.codecs, options, threshold)
+    writer.plan(source.schema, source.objects)
+    chunks_ = arrow_chunks(writer, source.batches, plan.codecs, options, threshold)
     return CopyInJob(runner, key, table, plan, chunks_, threshold)
 
 
