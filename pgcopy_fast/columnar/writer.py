@@ -23,7 +23,6 @@ from . import intypes
 from .abi import read_schema
 from .source import Batch
 
-
 _STRING_TYPES = frozenset({"string", "large_string", "string_view"})
 
 
