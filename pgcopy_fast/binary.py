@@ -9,10 +9,13 @@ bytes (the adapters do exactly that).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
+from .columnar.reading import ARROW_BATCH_ROWS
 from .columnar.source import open_batches
+from .columnar.stream import ArrowBatchStream
 from .columnar.writer import ArrowWriter, arrow_chunks
 from .copy.base import decode_batch
 from .errors import InterfaceError
@@ -28,6 +31,7 @@ __all__ = [
     "iter_decode",
     "encode_arrow",
     "iter_encode_arrow",
+    "decode_arrow",
 ]
 
 
@@ -179,3 +183,56 @@ def encode_arrow(
     See :func:`iter_encode_arrow`.
     """
     return b"".join(iter_encode_arrow(data, types, options=options, truncate=truncate))
+
+
+_NUMERIC_MODIFIER = re.compile(
+    r"^\s*(?:numeric|decimal)\s*\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\)", re.I
+)
+
+
+def _modifier(pg_type: str | int) -> int:
+    # numeric(p, s) as the server's type modifier: ((p << 16) | s) + 4
+    match = _NUMERIC_MODIFIER.match(pg_type) if isinstance(pg_type, str) else None
+    if match is None:
+        return -1
+    return ((int(match.group(1)) << 16) | int(match.group(2) or 0)) + 4
+
+
+def decode_arrow(
+    chunks: bytes | bytearray | memoryview | Iterable[bytes | bytearray | memoryview],
+    types: Sequence[str | int],
+    *,
+    columns: Sequence[str] | None = None,
+    options: CodecOptions | None = None,
+    batch_rows: int = ARROW_BATCH_ROWS,
+) -> ArrowBatchStream:
+    """A binary COPY stream (whole, or in chunks cut anywhere) as Arrow batches.
+
+    ``types`` are names or OIDs, one per column (``numeric(12,2)`` becomes
+    decimal128(12, 2); a bare ``numeric`` becomes strings); ``columns``
+    names them (``f0``, ``f1`` ... by default).  The chunks are read as the
+    stream is consumed.
+
+    Raises:
+        DecodeError: data that is no binary COPY stream of these types, or a
+            value with no Arrow form of its type.
+        InterfaceError: a type without a binary codec or Arrow form.
+    """
+    canonical = canonical_types(types)
+    assert canonical is not None
+    names = (
+        list(columns) if columns is not None else [f"f{i}" for i in range(len(types))]
+    )
+    if len(names) != len(canonical):
+        raise InterfaceError(f"{len(names)} column names for {len(canonical)} types")
+    specs = list(zip(names, canonical, map(_modifier, types), strict=True))
+    decoder = _core.ArrowDecoder(specs, options, batch_rows)
+    if isinstance(chunks, bytes | bytearray | memoryview):
+        chunks = [chunks]
+
+    def pairs() -> Iterator[tuple[Any, Any]]:
+        for chunk in chunks:
+            yield from decoder.feed(bytes(chunk))
+        yield from decoder.finish()
+
+    return ArrowBatchStream(decoder.schema(), pairs())

@@ -99,7 +99,11 @@ def test_recorded_query_session_replays(byte_by_byte: bool) -> None:
 
     _, proto, _, outcomes = _replay("query_session", byte_by_byte, scenario)
     assert outcomes[0] == Result(
-        "SELECT 1", 1, [("a", 23), ("b", 25), ("c", 25)], [("1", None, "h\u00e9")]
+        "SELECT 1",
+        1,
+        [("a", 23), ("b", 25), ("c", 25)],
+        [("1", None, "h\u00e9")],
+        [-1, -1, -1],
     )
     assert isinstance(outcomes[1], pcf.DataError) and outcomes[1].sqlstate == "22012"
     assert outcomes[2].command_tag == "INSERT 0 2" and outcomes[2].rowcount == 2

@@ -49,6 +49,7 @@ RENAMES = {
     "AsyncTransport": "SocketTransport",
     "AsyncWire": "Wire",
     "AsyncWireLike": "WireLike",
+    "AsyncArrowBatchStream": "ArrowBatchStream",
     "connect_async": "connect",
     "arun_program": "run_program",
     "arecord_rows": "record_rows",

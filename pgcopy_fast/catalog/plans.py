@@ -26,6 +26,7 @@ just before the copy (:func:`validated_plan_program`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
@@ -108,6 +109,7 @@ class CopyPlan:
     delimiters: tuple[str, ...]
     table: str | None = None
     fingerprint: str | None = None
+    modifiers: tuple[int, ...] = ()
     check_sql: str = ""
     fresh: bool = True
 
@@ -284,7 +286,35 @@ def plan_query_program(sql: str) -> Program:
         typnames=tuple(info[oid][0] for oid in oids),
         codecs=codecs,
         delimiters=tuple(info[oid][3] for oid in oids),
+        modifiers=tuple(described.modifiers),
     )
+
+
+_QUERY_START = re.compile(r"\s*\(*\s*(select|with|values|table)\b", re.I)
+
+
+def is_query(source: Any) -> bool:
+    """Whether a copy-out source is a query rather than a table name."""
+    return isinstance(source, str) and bool(_QUERY_START.match(source))
+
+
+def plan_arrow_out_program(source: Any, columns: Sequence[str] | None) -> Program:
+    """Catalog program: the CopyPlan of ``copy_arrow_out`` (a table or a query).
+
+    Both go through a Describe, whose answer carries each column's type
+    modifier (numeric(12,2) becomes decimal128(12, 2)); a table becomes
+    ``SELECT its columns FROM it``.  Nothing is cached: the types are read
+    the moment before the copy.
+    """
+    if is_query(source):
+        if columns is not None:
+            raise InterfaceError("columns= goes with a table, not with a query")
+        return (yield from plan_query_program(source))
+    schema, name = parse_table(source)
+    cols = check_columns(columns)
+    listed = ", ".join(quote_ident(c) for c in cols) if cols else "*"
+    query = f"SELECT {listed} FROM {quote_table(schema, name)}"
+    return (yield from plan_query_program(query))
 
 
 def _object_columns(first: Any) -> tuple[list[str], Any] | None:

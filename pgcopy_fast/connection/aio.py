@@ -18,6 +18,7 @@ import time
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
+    AsyncIterator,
     Iterable,
     Sequence,
 )
@@ -30,13 +31,16 @@ from ..catalog.plans import (
     arecord_rows,
     forget,
     key_table,
+    plan_arrow_out_program,
     plan_query_program,
     plan_table_program,
     record_rows,
     replannable,
 )
 from ..catalog.queries import arun_program
+from ..columnar.reading import ARROW_BATCH_ROWS, arrow_decoder
 from ..columnar.source import open_batches
+from ..columnar.stream import ArrowBatchStream, AsyncArrowBatchStream
 from ..columnar.writer import arrow_writer
 from ..copy.aio import AsyncCopyIn, AsyncCopyOut
 from ..errors import DatabaseError, EncodeError, Error, InterfaceError, OperationalError
@@ -370,6 +374,59 @@ class AsyncConnection(BaseConnection):
                 raise
             return cp.rowcount
         raise InterfaceError(f"{table!r} kept changing while its copy was planned")
+
+    def copy_arrow_out(
+        self,
+        table_or_query: Any,
+        columns: Sequence[str] | None = None,
+        *,
+        batch_rows: int = ARROW_BATCH_ROWS,
+        options: CodecOptions | None = None,
+    ) -> AsyncArrowBatchStream:
+        """A table's rows (or a query's) as Arrow record batches, no object per value.
+
+        ``table_or_query`` is a table as for :meth:`copy_records` (with
+        ``columns`` to read some) or one SELECT / WITH / VALUES / TABLE
+        statement.  The result keeps the declared types (numeric(p,s) is
+        decimal128(p, s), int4 int32, uuid arrow.uuid, jsonb arrow.json ...)
+        and streams: each batch has at most ``batch_rows`` rows, and only
+        the one being built is held.  The stream has ``__arrow_c_stream__``
+        (``pyarrow.table(stream)``, ``polars.from_arrow(stream)``, duckdb),
+        iterates pyarrow RecordBatches, and has ``read_all()``,
+        ``to_pandas()`` and ``to_polars()``.  Consume it (or close it)
+        before using the connection again.
+
+        Raises:
+            DecodeError: a value with no Arrow form of its type (a numeric
+                NaN into decimal128, an infinite date); the rest is drained.
+            InterfaceError: a column whose type has no binary codec or Arrow
+                form, or a bad table name or column list.
+            DatabaseError: the server failed.
+        """
+        pairs = self._arrow_pairs(table_or_query, columns, batch_rows, options)
+        if True:  # ASYNC
+            return AsyncArrowBatchStream(None, pairs)  # planned when first read
+        else:
+            return ArrowBatchStream(next(pairs), pairs)
+
+    async def _arrow_pairs(
+        self,
+        source: Any,
+        columns: Sequence[str] | None,
+        batch_rows: int,
+        options: CodecOptions | None,
+    ) -> AsyncIterator[Any]:
+        # The schema capsule first, then (schema, array) capsule pairs.
+        plan = await arun_program(self, plan_arrow_out_program(source, columns))
+        decoder = arrow_decoder(plan, options, batch_rows)
+        yield decoder.schema()
+        async with self.copy_out(plan.copy_out_sql()) as out:
+            async for payloads in out.read_batches():
+                for data in payloads:
+                    for pair in decoder.feed(data):
+                        yield pair
+        for pair in decoder.finish():
+            yield pair
 
     async def copy_records_out(
         self,

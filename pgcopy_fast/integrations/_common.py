@@ -12,7 +12,6 @@ driver.
 
 from __future__ import annotations
 
-import re
 import weakref
 from collections.abc import (
     AsyncIterable,
@@ -30,6 +29,7 @@ from .. import binary
 from ..catalog.plans import (
     CopyPlan,
     forget,
+    is_query,
     plan_query_program,
     validated_plan_program,
 )
@@ -75,7 +75,6 @@ QUEUED_BATCHES: Final = 4
 #: Queued by a producer after its last batch.
 END: Final = object()
 
-_QUERY_START = re.compile(r"\s*\(*\s*(select|with|values|table)\b", re.I)
 _R = TypeVar("_R")
 
 
@@ -85,11 +84,6 @@ _R = TypeVar("_R")
 def module_of(obj: Any) -> str:
     """The module that defines ``obj``'s type (how a driver is recognised)."""
     return type(obj).__module__ or ""
-
-
-def is_query(source: Any) -> bool:
-    """Whether a copy-out source is a query rather than a table name."""
-    return isinstance(source, str) and bool(_QUERY_START.match(source))
 
 
 async def collected(records: Iterable[Any] | AsyncIterable[Any]) -> Iterable[Any]:

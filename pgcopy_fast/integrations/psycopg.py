@@ -78,7 +78,8 @@ def _describe(raw: Any, sql: str) -> Result | None:
     if res.status != ok:
         return None
     columns = [(res.fname(i).decode(), res.ftype(i)) for i in range(res.nfields)]
-    return Result("", 0, columns, [])
+    modifiers = [res.fmod(i) for i in range(res.nfields)]
+    return Result("", 0, columns, [], modifiers)
 
 
 # -- blocking --------------------------------------------------------------

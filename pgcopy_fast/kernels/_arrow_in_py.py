@@ -87,7 +87,14 @@ def _decimal(value: Any) -> bytes:
 
 
 class ArrowEncoder:
-    """Encodes Arrow record batches into binary COPY tuples (see the compiled twin)."""
+    """Encodes Arrow record batches into binary COPY tuples.
+
+    ``plans`` has one tuple per target column, in the table's column order:
+    ``(kind, child, src, dst, unit, index)`` as
+    :class:`pgcopy_fast.columnar.intypes.Plan` gives them.  ``fail`` is
+    called as ``fail(column, row, code, raw)`` for a value that cannot be
+    stored and must raise.
+    """
 
     def __init__(
         self,
@@ -114,6 +121,10 @@ class ArrowEncoder:
     ) -> int:
         """Encode rows of a batch from ``start`` until ``buf`` passes ``threshold``.
 
+        ``schema`` and ``array`` are the batch's ``arrow_schema`` and
+        ``arrow_array`` capsules (a struct array), left to their owner;
+        ``encoded`` has, for each ENCODED column, the batch's fields
+        as the row codecs wrote them (one-column tuples), else None.
         Returns the next row to encode (the batch's length when done).
         """
         columns = self._columns(schema, array)

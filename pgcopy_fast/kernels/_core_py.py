@@ -13,6 +13,8 @@ from typing import Any
 
 from ..errors import DecodeError, InterfaceError, ProtocolError, encode_error
 from ..options import DEFAULT_OPTIONS, CodecOptions
+from ._arrow_in_py import ArrowEncoder
+from ._arrow_out_py import ArrowDecoder, arrow_stream
 from ._codecs_py import (
     BINARY_TYPES,
     check_element_oids,
@@ -40,9 +42,6 @@ from .values import (
     to_text,
     unnull_text_field,
 )
-
-from ._arrow_in_py import ArrowEncoder
-from ._arrow_out_py import ArrowDecoder, arrow_stream
 
 __all__ = [
     "IMPL",

@@ -86,15 +86,19 @@ class Result:
     rowcount: int = -1
     columns: list[tuple[str, int]] = field(default_factory=list)
     rows: list[tuple[str | None, ...]] = field(default_factory=list)
+    #: each column's type modifier (numeric(12,2)'s precision and scale), -1
+    #: where there is none; empty where the driver does not say
+    modifiers: list[int] = field(default_factory=list)
 
 
 class _Statements:
     """Builds the Result of each statement from its row and completion events."""
 
-    __slots__ = ("columns", "rows")
+    __slots__ = ("columns", "modifiers", "rows")
 
     def __init__(self) -> None:
         self.columns: list[tuple[str, int]] = []
+        self.modifiers: list[int] = []
         self.rows: list[tuple[str | None, ...]] = []
 
     def take(self, event: DataRow | RowDescription | CommandComplete) -> Result | None:
@@ -104,10 +108,13 @@ class _Statements:
             return None
         if isinstance(event, RowDescription):
             self.columns = [(c.name, c.type_oid) for c in event.columns]
+            self.modifiers = [c.type_modifier for c in event.columns]
             self.rows = []
             return None
-        done = Result(event.tag, event.rowcount, self.columns, self.rows)
-        self.columns, self.rows = [], []
+        done = Result(
+            event.tag, event.rowcount, self.columns, self.rows, self.modifiers
+        )
+        self.columns, self.rows, self.modifiers = [], [], []
         return done
 
 
@@ -225,6 +232,7 @@ def describe_flow(
         event = yield from next_event(proto)
         if isinstance(event, RowDescription):
             result.columns = [(c.name, c.type_oid) for c in event.columns]
+            result.modifiers = [c.type_modifier for c in event.columns]
         elif isinstance(event, ParseComplete | ParameterDescription | NoData):
             pass
         elif isinstance(event, ErrorResponse):
