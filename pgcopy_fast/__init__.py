@@ -29,6 +29,8 @@ from .errors import (
 from .integrations import (
     copy_arrow,
     copy_arrow_async,
+    copy_arrow_out,
+    copy_arrow_out_async,
     copy_records,
     copy_records_async,
     copy_records_out,
@@ -58,6 +60,8 @@ __all__ = [
     "connect_async",
     "copy_arrow",
     "copy_arrow_async",
+    "copy_arrow_out",
+    "copy_arrow_out_async",
     "copy_records",
     "copy_records_out",
     "copy_records_async",

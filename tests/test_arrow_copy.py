@@ -191,3 +191,48 @@ def test_decode_arrow_without_a_connection(impl: Any) -> None:
         pieces, ["int4", "numeric(6,2)"], columns=["a", "b"]
     ).read_all()
     assert again.equals(table)
+
+
+def test_copy_arrow_out_under_every_driver(pg_server: Any, impl: Any) -> None:
+    psycopg = require("psycopg")
+    psycopg2 = require("psycopg2")
+    asyncpg = require("asyncpg")
+    sqlalchemy = require("sqlalchemy")
+    from test_adapters import _asyncpg_args
+
+    query = (
+        "SELECT g::int4 AS k, (g * 1.5)::numeric(8,1) AS v FROM generate_series(1, 5) g"
+    )
+    expected = [1, 2, 3, 4, 5]
+    with psycopg.connect(pg_server.dsn, autocommit=True) as pg:
+        table = pcf.copy_arrow_out(pg, query, batch_rows=2).read_all()
+        assert table.column("k").to_pylist() == expected
+        assert table.column("v").type == pa.decimal128(8, 1)
+        assert pg.execute("SELECT 1").fetchone() == (1,)
+    pg2 = psycopg2.connect(pg_server.dsn)
+    try:
+        assert (
+            pcf.copy_arrow_out(pg2, query).read_all().column("k").to_pylist()
+            == expected
+        )
+    finally:
+        pg2.close()
+    engine = sqlalchemy.create_engine(
+        "postgresql+psycopg://", creator=lambda: psycopg.connect(pg_server.dsn)
+    )
+    assert pcf.copy_arrow_out(engine, query).read_all().num_rows == 5
+    engine.dispose()
+
+    async def via_asyncpg() -> Any:
+        a = await asyncpg.connect(**_asyncpg_args(pg_server))
+        try:
+            table = await pcf.copy_arrow_out_async(a, query).read_all()
+            assert await a.fetchval("SELECT 1") == 1
+            return table
+        finally:
+            await a.close()
+
+    table = asyncio.run(via_asyncpg())
+    assert table.column("k").to_pylist() == expected
+    # asyncpg's Describe gives no type modifiers: numeric comes back as text
+    assert table.column("v").to_pylist() == ["1.5", "3.0", "4.5", "6.0", "7.5"]

@@ -5,7 +5,9 @@ table_or_query)`` take a pgcopy_fast connection, a psycopg 3 or psycopg2
 connection, a SQLAlchemy Engine, Connection or Session, or a Django
 connection; ``copy_records_async`` / ``copy_records_out_async`` take an
 asyncpg connection (or pool connection), a psycopg 3 AsyncConnection, or a
-SQLAlchemy AsyncEngine, AsyncConnection or AsyncSession.
+SQLAlchemy AsyncEngine, AsyncConnection or AsyncSession.  ``copy_arrow`` /
+``copy_arrow_out`` (and their ``_async`` twins) do the same for Arrow data:
+the columnar encoder and decoder under the same drivers.
 
 Column types are resolved through the user's own connection (one catalog
 query, cached per connection), rows are encoded by pgcopy_fast's kernels in
@@ -31,15 +33,25 @@ The modules:
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterable, Iterable, Iterator, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Iterable,
+    Iterator,
+    Sequence,
+)
 from contextlib import aclosing
 from typing import Any
 
-from ..catalog.plans import record_rows
+from ..catalog.plans import plan_arrow_out_program, record_rows
 from ..catalog.queries import arun_program, run_program
+from ..columnar.reading import ARROW_BATCH_ROWS, arrow_decoder
+from ..columnar.stream import ArrowBatchStream, AsyncArrowBatchStream
 from ..kernels.consts import COPY_BATCH_THRESHOLD
 from ..options import CodecOptions
 from ._common import (
+    CopyOutJob,
     collected,
     copy_arrow_program,
     copy_in_program,
@@ -51,6 +63,8 @@ from .dispatch import async_connection, sync_connection, table_name
 __all__ = [
     "copy_arrow",
     "copy_arrow_async",
+    "copy_arrow_out",
+    "copy_arrow_out_async",
     "copy_records",
     "copy_records_out",
     "copy_records_async",
@@ -171,6 +185,87 @@ async def copy_arrow_async(
         job = await arun_program(runner, program)
         with job.forgetting():
             return await driver.acopy_in(raw, job)
+
+
+def copy_arrow_out(
+    conn: Any,
+    table_or_query: Any,
+    columns: Sequence[str] | None = None,
+    *,
+    batch_rows: int = ARROW_BATCH_ROWS,
+    options: CodecOptions | None = None,
+) -> ArrowBatchStream:
+    """A table's rows (or a query's) as Arrow batches, through the caller's driver.
+
+    As :meth:`pgcopy_fast.Connection.copy_arrow_out`; the copy is planned
+    at once and read as the stream is consumed (consume or close it before
+    using the connection again).
+
+    Raises:
+        TypeError: a connection of a kind not listed in the module docstring.
+    """
+    pairs = _arrow_out_pairs(conn, table_or_query, columns, batch_rows, options)
+    return ArrowBatchStream(next(pairs), pairs)
+
+
+def _arrow_out_pairs(
+    conn: Any,
+    source: Any,
+    columns: Sequence[str] | None,
+    batch_rows: int,
+    options: CodecOptions | None,
+) -> Iterator[Any]:
+    # The schema capsule first, then (schema, array) pairs: the decoder has
+    # the feed / finish of the row batches the drivers' copy_out takes.
+    with sync_connection(conn) as (driver, raw):
+        source = table_name(source)
+        if driver is None:
+            yield from raw._arrow_pairs(source, columns, batch_rows, options)
+            return
+        runner = driver.runner(raw)
+        plan = run_program(runner, plan_arrow_out_program(source, columns))
+        decoder = arrow_decoder(plan, options, batch_rows)
+        yield decoder.schema()
+        yield from driver.copy_out(raw, CopyOutJob(plan, decoder))
+
+
+def copy_arrow_out_async(
+    conn: Any,
+    table_or_query: Any,
+    columns: Sequence[str] | None = None,
+    *,
+    batch_rows: int = ARROW_BATCH_ROWS,
+    options: CodecOptions | None = None,
+) -> AsyncArrowBatchStream:
+    """The asyncio twin of :func:`copy_arrow_out` (planned when first read).
+
+    Raises:
+        TypeError: a connection of a kind not listed in the module docstring.
+    """
+    pairs = _arrow_out_pairs_async(conn, table_or_query, columns, batch_rows, options)
+    return AsyncArrowBatchStream(None, pairs)
+
+
+async def _arrow_out_pairs_async(
+    conn: Any,
+    source: Any,
+    columns: Sequence[str] | None,
+    batch_rows: int,
+    options: CodecOptions | None,
+) -> AsyncIterator[Any]:
+    async with async_connection(conn) as (driver, raw):
+        source = table_name(source)
+        if driver is None:
+            pairs = raw._arrow_pairs(source, columns, batch_rows, options)
+        else:
+            runner = driver.async_runner(raw)
+            plan = await arun_program(runner, plan_arrow_out_program(source, columns))
+            decoder = arrow_decoder(plan, options, batch_rows)
+            yield decoder.schema()
+            pairs = driver.acopy_out(raw, CopyOutJob(plan, decoder))
+        async with aclosing(pairs):  # closing us must end its COPY now
+            async for pair in pairs:
+                yield pair
 
 
 def copy_records_out(
