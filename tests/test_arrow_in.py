@@ -452,3 +452,38 @@ def test_pandas_object_columns_store_what_the_row_path_stores(
     ]
     conn.copy_records("pdr", rows)
     assert _texts(conn, "pdo", "k") == _texts(conn, "pdr", "k")
+
+
+_WITHOUT_PYARROW = """
+import sys
+sys.modules["pyarrow"] = None  # an import of it fails, as if not installed
+import polars as pl
+import pgcopy_fast as pcf
+assert pcf.__impl__ == "c"
+df = pl.DataFrame({"k": [1, 2, None], "s": ["a", None, "c"], "t": [[1], [], None]})
+with pcf.connect(sys.argv[1]) as conn:
+    conn.execute("CREATE TEMP TABLE nopa (k int8, s text, t int4[])")
+    assert conn.copy_arrow("nopa", df) == 3
+    print(conn.execute("SELECT k, s, t FROM nopa ORDER BY k").rows)
+    table = conn.copy_arrow_out("nopa").to_polars()
+    print(table.shape, table["k"].to_list())
+"""
+
+
+@both_twins
+def test_compiled_twin_needs_no_pyarrow(pg_server: Any) -> None:
+    import subprocess
+    import sys
+
+    require("polars")
+    done = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_PYARROW, pg_server.dsn],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**__import__("os").environ, "PGCOPY_FAST_IMPL": "c"},
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "[('1', 'a', '{1}'), ('2', None, '{}'), (None, 'c', None)]"
+    assert lines[1] == "(3, 3) [1, 2, None]"

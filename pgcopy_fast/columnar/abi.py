@@ -100,6 +100,12 @@ def _field(schema: _Schema) -> Field:
     )
 
 
+def array_length(capsule: Any) -> int:
+    """The length of an ``arrow_array`` capsule's array (its first field)."""
+    address = _get_pointer(capsule, ARRAY_CAPSULE.encode())
+    return int(ctypes.c_int64.from_address(address).value)
+
+
 def read_schema(capsule: Any) -> Field:
     """The field tree of an ``arrow_schema`` capsule (left untouched)."""
     address = _get_pointer(capsule, SCHEMA_CAPSULE.encode())

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import InterfaceError
-from .abi import read_schema
+from ..kernels import core as _core
+from .abi import array_length, read_schema
 
 
 @dataclass
@@ -68,10 +69,15 @@ def open_batches(data: Any) -> Source:
     if _is_pandas_frame(data):
         return _from_pandas(data)
     if isinstance(data, Mapping):
-        pa = _pyarrow("a dict of arrays")
-        data = pa.table(dict(data))
+        data = _pyarrow("a dict of arrays").table(dict(data))
     if hasattr(data, "__arrow_c_stream__"):
-        pa = _pyarrow("reading an Arrow stream")
+        try:
+            import pyarrow as pa
+        except ImportError:
+            # the twin reads the C stream itself (the compiled one needs no pyarrow)
+            twin = _core.ArrowStreamReader(data.__arrow_c_stream__())
+            schema = twin.schema()
+            return Source(schema, _from_twin(twin, schema))
         reader = pa.RecordBatchReader.from_stream(data)
         return Source(reader.schema.__arrow_c_schema__(), _from_reader(reader))
     if hasattr(data, "__arrow_c_array__"):
@@ -140,6 +146,14 @@ def _pandas_batches(reader: Any, columns: dict[str, Any]) -> Iterator[Batch]:
         yield batch
 
 
+def _from_twin(reader: Any, schema: Any) -> Iterator[Batch]:
+    try:
+        while (array := reader.next()) is not None:
+            yield Batch(schema, array, None, array_length(array))
+    finally:
+        reader.close()
+
+
 def _from_reader(reader: Any) -> Iterator[Batch]:
     try:
         for batch in reader:
@@ -153,15 +167,7 @@ def _single(schema: Any, array: Any) -> Batch:
     try:
         import pyarrow as pa
     except ImportError:
-        pa = None
-    if pa is None:
-        import ctypes
-
-        from .abi import ARRAY_CAPSULE, _get_pointer
-
-        address = _get_pointer(array, ARRAY_CAPSULE.encode())
-        length = ctypes.c_int64.from_address(address).value
-        return Batch(schema, array, None, length)
+        return Batch(schema, array, None, array_length(array))
     # pyarrow takes the capsules over: export fresh ones from what it built
     batch = pa.RecordBatch._import_from_c_capsule(schema, array)
     schema, array = batch.__arrow_c_array__()

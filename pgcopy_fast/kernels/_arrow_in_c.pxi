@@ -10,7 +10,7 @@
 from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_IsValid
 from libc.stdint cimport int8_t, int64_t
 
-from ._arrow_abi cimport ArrowArray, ArrowSchema
+from ._arrow_abi cimport ArrowArray, ArrowArrayStream, ArrowSchema
 
 cdef extern from *:
     """
@@ -634,3 +634,83 @@ cdef class ArrowEncoder:
             self._fail(failed_col, row, err, raw)
             raise AssertionError("ArrowEncoder's fail callback must raise")
         return end
+
+
+cdef class ArrowStreamReader:
+    """Reads an ``arrow_array_stream`` capsule batch by batch, without pyarrow.
+
+    The stream is moved out of the capsule (the producer's capsule no
+    longer owns it) and released by :meth:`close` or when the reader goes.
+    """
+
+    cdef ArrowArrayStream _stream
+    cdef bint _open
+
+    def __cinit__(self, *args, **kwargs):
+        memset(&self._stream, 0, sizeof(ArrowArrayStream))
+        self._open = False
+
+    def __init__(self, stream) -> None:
+        cdef ArrowArrayStream* src
+        if not PyCapsule_IsValid(stream, b"arrow_array_stream"):
+            raise TypeError("ArrowStreamReader needs an 'arrow_array_stream' capsule")
+        src = <ArrowArrayStream*>PyCapsule_GetPointer(stream, b"arrow_array_stream")
+        if src.release == NULL:
+            raise InterfaceError("the Arrow stream was consumed already")
+        memcpy(&self._stream, src, sizeof(ArrowArrayStream))
+        src.release = NULL  # moved
+        self._open = True
+
+    def __dealloc__(self):
+        if self._open and self._stream.release != NULL:
+            self._stream.release(&self._stream)
+
+    cdef _error(self, int code, str what):
+        cdef const char* message = NULL
+        if self._stream.get_last_error != NULL:
+            message = self._stream.get_last_error(&self._stream)
+        detail = message.decode("utf-8", "replace") if message != NULL else f"error {code}"
+        raise InterfaceError(f"the Arrow stream failed {what}: {detail}")
+
+    def schema(self) -> object:
+        """The stream's schema, an ``arrow_schema`` capsule."""
+        cdef ArrowSchema* out
+        cdef int code
+        if not self._open:
+            raise InterfaceError("the Arrow stream is closed")
+        out = <ArrowSchema*>calloc(1, sizeof(ArrowSchema))
+        if out == NULL:
+            raise MemoryError()
+        with nogil:
+            code = self._stream.get_schema(&self._stream, out)
+        if code != 0:
+            free(out)
+            self._error(code, "giving its schema")
+        return PyCapsule_New(out, "arrow_schema", _ao_schema_capsule_free)
+
+    def next(self) -> object:
+        """The next batch, an ``arrow_array`` capsule, or None at the end."""
+        cdef ArrowArray* out
+        cdef int code
+        if not self._open:
+            return None
+        out = <ArrowArray*>calloc(1, sizeof(ArrowArray))
+        if out == NULL:
+            raise MemoryError()
+        with nogil:
+            code = self._stream.get_next(&self._stream, out)
+        if code != 0:
+            free(out)
+            self._error(code, "giving a batch")
+        if out.release == NULL:  # the end of the stream
+            free(out)
+            self.close()
+            return None
+        return PyCapsule_New(out, "arrow_array", _ao_array_capsule_free)
+
+    def close(self) -> None:
+        """Release the stream (its producer's resources)."""
+        if self._open:
+            self._open = False
+            if self._stream.release != NULL:
+                self._stream.release(&self._stream)

@@ -290,3 +290,45 @@ class ArrowEncoder:
             body = head + b"".join(parts)
             return struct.pack(">i", len(body)) + body
         raise _Failed(k.RANGE, v)
+
+
+class ArrowStreamReader:
+    """Reads an ``arrow_array_stream`` capsule batch by batch, without pyarrow.
+
+    The stream is moved out of the capsule (the producer's capsule no
+    longer owns it) and released by :meth:`close` or when the reader goes.
+    """
+
+    def __init__(self, stream: Any) -> None:
+        try:
+            import pyarrow as pa
+        except ImportError:
+            from ..errors import InterfaceError
+
+            raise InterfaceError(
+                "the pure-Python twin reads Arrow streams through pyarrow "
+                "(pip install 'pgcopy_fast[arrow]')"
+            ) from None
+        self._reader: Any = pa.RecordBatchReader._import_from_c_capsule(stream)
+        self._schema = self._reader.schema
+
+    def schema(self) -> Any:
+        """The stream's schema, an ``arrow_schema`` capsule."""
+        return self._schema.__arrow_c_schema__()
+
+    def next(self) -> Any:
+        """The next batch, an ``arrow_array`` capsule, or None at the end."""
+        if self._reader is None:
+            return None
+        try:
+            batch = self._reader.read_next_batch()
+        except StopIteration:
+            self.close()
+            return None
+        return batch.__arrow_c_array__()[1]
+
+    def close(self) -> None:
+        """Release the stream (its producer's resources)."""
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None

@@ -23,6 +23,7 @@ __all__ = [
     "BinaryDecoder",
     "binary_types",
     "ArrowEncoder",
+    "ArrowStreamReader",
     "ArrowDecoder",
     "arrow_stream",
 ]
@@ -141,6 +142,12 @@ class ArrowEncoder:
         threshold: int,
         encoded: Sequence[bytes | None] | None = None,
     ) -> int: ...
+
+class ArrowStreamReader:
+    def __init__(self, stream: Any) -> None: ...
+    def schema(self) -> Any: ...
+    def next(self) -> Any: ...
+    def close(self) -> None: ...
 
 class ArrowDecoder:
     def __init__(

@@ -37,6 +37,7 @@ __all__ = [
     "BinaryDecoder",
     "binary_types",
     "ArrowEncoder",
+    "ArrowStreamReader",
     "ArrowDecoder",
     "arrow_stream",
 ]
@@ -531,5 +532,5 @@ cdef class FrameReader:
         return out
 
 include "_rows_c.pxi"
-include "_arrow_in_c.pxi"
 include "_arrow_out_c.pxi"
+include "_arrow_in_c.pxi"

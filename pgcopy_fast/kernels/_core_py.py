@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import DecodeError, InterfaceError, ProtocolError, encode_error
 from ..options import DEFAULT_OPTIONS, CodecOptions
-from ._arrow_in_py import ArrowEncoder
+from ._arrow_in_py import ArrowEncoder, ArrowStreamReader
 from ._arrow_out_py import ArrowDecoder, arrow_stream
 from ._codecs_py import (
     BINARY_TYPES,
@@ -55,6 +55,7 @@ __all__ = [
     "BinaryDecoder",
     "binary_types",
     "ArrowEncoder",
+    "ArrowStreamReader",
     "ArrowDecoder",
     "arrow_stream",
 ]

@@ -40,6 +40,7 @@ CsvDecoder: type[_core_py.CsvDecoder] = _twin.CsvDecoder
 BinaryDecoder: type[_core_py.BinaryDecoder] = _twin.BinaryDecoder
 binary_types = _twin.binary_types
 ArrowEncoder: type[_core_py.ArrowEncoder] = _twin.ArrowEncoder
+ArrowStreamReader: type[_core_py.ArrowStreamReader] = _twin.ArrowStreamReader
 ArrowDecoder: type[_core_py.ArrowDecoder] = _twin.ArrowDecoder
 arrow_stream = _twin.arrow_stream
 
