@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ..kernels.consts import GATHER_BYTES, GATHER_WAIT
 from ..protocol.establish import is_unix
 from ..protocol.flows import Compute
 from .conninfo import TCPOptions
@@ -205,6 +206,31 @@ class SocketTransport:
         """Wait for bytes (a view, valid until the next call); b"" at the end."""
         self._wait(deadline)
         return self._view[: self.sock.recv_into(self._buf)]
+
+    def recv_bulk(self, deadline: float | None = None) -> Any:
+        """:meth:`recv`, but a short read waits a moment and takes what follows.
+
+        For the middle of a long COPY OUT (see ``consts.GATHER_BYTES``).
+        """
+        data = self.recv(deadline)
+        got = len(data)
+        if not 0 < got < GATHER_BYTES:
+            return data
+        time.sleep(GATHER_WAIT)
+        sock = self.sock
+        sock.setblocking(False)
+        try:
+            while got < len(self._buf):
+                try:
+                    n = sock.recv_into(self._view[got:])
+                except (BlockingIOError, ssl.SSLWantReadError):
+                    break
+                if n == 0:
+                    break  # the end: the next recv reports it
+                got += n
+        finally:
+            sock.setblocking(True)
+        return self._view[:got]
 
     def recv_exactly(self, n: int, deadline: float | None = None) -> bytes:
         """Up to ``n`` bytes, reading nothing beyond them (b"" at the end)."""

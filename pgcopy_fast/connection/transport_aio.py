@@ -17,7 +17,7 @@ import sys
 import time
 from typing import Any
 
-from ..kernels.consts import COPY_BATCH_THRESHOLD
+from ..kernels.consts import COPY_BATCH_THRESHOLD, GATHER_BYTES, GATHER_WAIT
 from ..protocol.establish import is_unix
 from ..protocol.flows import Compute
 from .conninfo import TCPOptions
@@ -184,6 +184,19 @@ class AsyncTransport(asyncio.Protocol):
             return await asyncio.wait_for(self._arrival(), _timeout(deadline))
         except asyncio.TimeoutError:
             raise TimeoutError("timeout expired") from None
+
+    async def recv_bulk(self, deadline: float | None = None) -> bytes:
+        """:meth:`recv`, but a short read waits a moment and takes what follows.
+
+        For the middle of a long COPY OUT (see ``consts.GATHER_BYTES``): the
+        event loop runs other tasks meanwhile.
+        """
+        data = await self.recv(deadline)
+        if not 0 < len(data) < GATHER_BYTES:
+            return data
+        await asyncio.sleep(GATHER_WAIT)
+        more = self._take()
+        return data + more if more else data
 
     async def recv_exactly(self, n: int, deadline: float | None = None) -> bytes:
         """Exactly ``n`` bytes (b"" at the end); the rest stays queued."""

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 from ..errors import Error, InterfaceError, OperationalError
 from ..protocol.establish import RecvExactly, StartTLS
 from ..protocol.events import Event, TransactionStatus
-from ..protocol.flows import RECV, Compute
+from ..protocol.flows import RECV, RECV_BULK, Compute
 from ..protocol.machine import ClientProtocol, State, cancel_request
 from .transport import INTERRUPTS, SocketTransport
 
@@ -39,6 +39,8 @@ def drive(
         while True:
             if step is RECV:
                 data = transport.recv(deadline)
+            elif step is RECV_BULK:
+                data = transport.recv_bulk(deadline)
             elif isinstance(step, RecvExactly):
                 data = transport.recv_exactly(step.n, deadline)
             elif isinstance(step, StartTLS):

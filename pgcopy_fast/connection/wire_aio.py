@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from ..errors import Error, InterfaceError, OperationalError
 from ..protocol.establish import RecvExactly, StartTLS
 from ..protocol.events import Event, TransactionStatus
-from ..protocol.flows import RECV, Compute
+from ..protocol.flows import RECV, RECV_BULK, Compute
 from ..protocol.machine import ClientProtocol, State, cancel_request
 from .transport_aio import INTERRUPTS, AsyncTransport
 
@@ -45,6 +45,8 @@ async def drive(
         while True:
             if step is RECV:
                 data = await transport.recv(deadline)
+            elif step is RECV_BULK:
+                data = await transport.recv_bulk(deadline)
             elif isinstance(step, RecvExactly):
                 data = await transport.recv_exactly(step.n, deadline)
             elif isinstance(step, StartTLS):

@@ -368,6 +368,7 @@ class _CopyOutBase:
         self._rows: list[tuple[Any, ...]] = []
         self._next = 0
         self._raw: list[Any] = []
+        self._received = 0  # bytes of joined payloads so far (gathered reads after)
 
     def _started(self, response: Any) -> None:
         """The server is in COPY OUT: make the decoder.

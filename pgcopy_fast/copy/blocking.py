@@ -14,6 +14,7 @@ from types import TracebackType
 from typing import Any, Protocol, TypeVar
 
 from ..errors import DatabaseError, Error, QueryCanceled
+from ..kernels.consts import GATHER_AFTER
 from ..protocol.flows import copy_end_flow, copy_out_flow, copy_start_flow
 from ..protocol.machine import State
 from .base import WireState, _CopyInBase, _CopyOutBase, reason
@@ -269,7 +270,8 @@ class CopyOut(_CopyOutBase):
         if not self._open:
             return None
         wire = self._wire
-        flow = copy_out_flow(wire.proto, wire.on_event, joined)
+        bulk = self._received >= GATHER_AFTER
+        flow = copy_out_flow(wire.proto, wire.on_event, joined, bulk)
         try:
             got = wire.run(flow, resumable=True)
         except wire.interrupts:
@@ -281,6 +283,8 @@ class CopyOut(_CopyOutBase):
         except BaseException:
             self._open = False
             raise
+        if joined and isinstance(got, list):
+            self._received += len(got[0])
         return self._ended(got)
 
     def _stop(self) -> None:

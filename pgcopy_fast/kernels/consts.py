@@ -150,3 +150,13 @@ FLT_MAX = 3.4028234663852886e38
 #: infinity in float4.  This double itself reads back as FLT_MAX through
 #: float4in, since its shortest repr lies just below it.
 FLT_OVERFLOW = 2.0**128 - 2.0**103
+
+#: A long COPY OUT reads in gathered rounds (see ``SocketTransport.recv_bulk``)
+#: once this much has arrived: a short one never waits.
+GATHER_AFTER = 1024 * 1024
+#: A gathered read that brought less than this waits GATHER_WAIT seconds and
+#: takes what arrived meanwhile: on a machine where the client reads faster
+#: than the server writes, each read otherwise brings a few KB, and the rounds
+#: cost more client CPU than decoding (measured: 0.48 -> 0.2 µs/row wide).
+GATHER_BYTES = 64 * 1024
+GATHER_WAIT = 0.0005

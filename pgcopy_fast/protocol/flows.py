@@ -37,6 +37,7 @@ from .machine import ClientProtocol, State
 
 __all__ = [
     "RECV",
+    "RECV_BULK",
     "Compute",
     "Result",
     "startup_flow",
@@ -59,6 +60,9 @@ class _Recv:
 
 #: Yielded by a flow that needs bytes from the server.
 RECV: Final = _Recv()
+#: The same, in the middle of a long COPY OUT: the driver may wait a moment
+#: to gather more than a few KB per read (fewer rounds, less client CPU).
+RECV_BULK: Final = _Recv()
 
 
 @dataclass(frozen=True)
@@ -118,13 +122,15 @@ class _Statements:
         return done
 
 
-def next_event(proto: ClientProtocol) -> Generator[_Recv, bytes | None, Event]:
+def next_event(
+    proto: ClientProtocol, recv: _Recv = RECV
+) -> Generator[_Recv, bytes | None, Event]:
     """Flow step: the next event, receiving as many bytes as it takes."""
     while True:
         event = proto.next_event()
         if event is not NEED_DATA:
             return event  # type: ignore[return-value]
-        data = yield RECV
+        data = yield recv
         if data:
             proto.receive_data(data)
 
@@ -379,12 +385,16 @@ def copy_in_events(
 
 
 def copy_out_flow(
-    proto: ClientProtocol, on_async: AsyncHandler, joined: bool = False
+    proto: ClientProtocol,
+    on_async: AsyncHandler,
+    joined: bool = False,
+    bulk: bool = False,
 ) -> Generator[bytes | _Recv, bytes | None, list[Any] | int]:
     """The next CopyData payloads (a non-empty list), or at the end the row count.
 
     With ``joined`` the list holds one bytes object: every payload received
     so far, concatenated (what the decoders take, without a view per row).
+    With ``bulk`` it receives with :data:`RECV_BULK` (a long copy).
 
     Raises:
         DatabaseError: the server failed during the copy (raised once idle).
@@ -398,7 +408,7 @@ def copy_out_flow(
             payloads = proto.drain_copy_data()
             if payloads:
                 return payloads
-        event = yield from next_event(proto)
+        event = yield from next_event(proto, RECV_BULK if bulk else RECV)
         if isinstance(event, CopyData):
             return [event.data]  # type: ignore[list-item]
         if isinstance(event, CopyDone):
