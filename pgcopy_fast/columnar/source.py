@@ -30,6 +30,8 @@ class Batch:
     length: int
     # a pandas DataFrame's object columns: their Python values (None for NA)
     objects: dict[str, list[Any]] | None = None
+    # the batch's first row in the whole stream, when a job gets some batches only
+    start: int | None = None
 
 
 @dataclass
@@ -66,6 +68,8 @@ def open_batches(data: Any) -> Source:
     Raises:
         InterfaceError: ``data`` is no Arrow data (the message says what is).
     """
+    if isinstance(data, Source):
+        return data
     if _is_pandas_frame(data):
         return _from_pandas(data)
     if isinstance(data, Mapping):

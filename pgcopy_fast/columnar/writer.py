@@ -90,6 +90,8 @@ class ArrowWriter:
     ) -> Iterator[None]:
         """Encode every batch into ``buf``; yield whenever it passes ``threshold``."""
         for batch in batches:
+            if batch.start is not None:
+                self._row_base = batch.start  # rows as the whole stream counts them
             encoded = self.encoded_fields(batch)
             start = 0
             while start < batch.length:

@@ -46,6 +46,8 @@ from ..copy.aio import AsyncCopyIn, AsyncCopyOut
 from ..errors import DatabaseError, EncodeError, Error, InterfaceError, OperationalError
 from ..kernels.consts import COPY_BATCH_THRESHOLD, COPY_FILE_CHUNK
 from ..options import CodecOptions
+from ..parallel.load import copy_arrow_jobs
+from ..parallel.read import copy_arrow_out_jobs
 from ..protocol.establish import (
     as_operational,
     combined_failure,
@@ -54,7 +56,7 @@ from ..protocol.establish import (
     should_retry,
     tls_plan,
 )
-from ..protocol.events import Event
+from ..protocol.events import Event, TransactionStatus
 from ..protocol.flows import Result, describe_flow, query_flow
 from ..protocol.machine import ClientProtocol
 from .base import BaseConnection
@@ -322,6 +324,8 @@ class AsyncConnection(BaseConnection):
         options: CodecOptions | None = None,
         truncate: bool = False,
         threshold: int = COPY_BATCH_THRESHOLD,
+        jobs: int = 1,
+        atomic: bool = False,
     ) -> int:
         """Copy Arrow data into a table, straight from its buffers.
 
@@ -337,6 +341,12 @@ class AsyncConnection(BaseConnection):
         nanosecond times instead of refusing them.  ``table`` is as for
         :meth:`copy_records`.  Returns the number of rows copied.
 
+        ``jobs=N`` spreads the batches over N new connections to the same
+        server (each its own COPY; the encoding runs without the GIL, so
+        the cores are used); with ``atomic=True`` they load staging tables
+        that one final transaction moves into the table, so nothing is
+        committed unless everything is.  Outside a transaction block only.
+
         Raises:
             EncodeError: a value cannot become its column's type (row,
                 column and both types named); nothing is committed.
@@ -346,6 +356,20 @@ class AsyncConnection(BaseConnection):
         """
         source = open_batches(data)
         wanted = list(columns) if columns is not None else source.names
+        if jobs < 1:
+            raise InterfaceError(f"jobs must be at least 1, not {jobs}")
+        if jobs > 1:
+            args = (table, source, wanted, jobs, atomic, options, truncate, threshold)
+            if True:  # ASYNC
+                if self.transaction_status is not TransactionStatus.IDLE:
+                    raise InterfaceError(
+                        "copy_arrow(jobs=...) cannot join a transaction block"
+                    )
+                return await asyncio.to_thread(
+                    _jobs_in_thread, self.info, self.host, self.port, args
+                )
+            else:
+                return copy_arrow_jobs(self, *args)
         for _ in range(MAX_REPLANS):
             key, plan = await arun_program(
                 self, plan_table_program(self, table, wanted)
@@ -375,6 +399,10 @@ class AsyncConnection(BaseConnection):
             return cp.rowcount
         raise InterfaceError(f"{table!r} kept changing while its copy was planned")
 
+    async def _sibling(self) -> AsyncConnection:
+        """A new connection to this one's server, with the same parameters."""
+        return await _connect_to(self.info, self.host, self.port)
+
     def copy_arrow_out(
         self,
         table_or_query: Any,
@@ -382,6 +410,8 @@ class AsyncConnection(BaseConnection):
         *,
         batch_rows: int = ARROW_BATCH_ROWS,
         options: CodecOptions | None = None,
+        jobs: int = 1,
+        partition_on: str | None = None,
     ) -> AsyncArrowBatchStream:
         """A table's rows (or a query's) as Arrow record batches, no object per value.
 
@@ -396,6 +426,12 @@ class AsyncConnection(BaseConnection):
         ``to_pandas()`` and ``to_polars()``.  Consume it (or close it)
         before using the connection again.
 
+        ``jobs=N`` reads over N new connections that all see one snapshot
+        (this connection exports it, in a REPEATABLE READ transaction that
+        ends with the stream): a table by ranges of its pages, or a table or
+        query by ranges of the integer column ``partition_on``.  The
+        batches then come in the order the parts produce them.
+
         Raises:
             DecodeError: a value with no Arrow form of its type (a numeric
                 NaN into decimal128, an infinite date); the rest is drained.
@@ -403,6 +439,15 @@ class AsyncConnection(BaseConnection):
                 form, or a bad table name or column list.
             DatabaseError: the server failed.
         """
+        if jobs < 1:
+            raise InterfaceError(f"jobs must be at least 1, not {jobs}")
+        if jobs > 1 or partition_on is not None:
+            args = (table_or_query, columns, jobs, partition_on, batch_rows, options)
+            if True:  # ASYNC
+                where = (self.info, self.host, self.port)
+                return AsyncArrowBatchStream(None, _jobs_out_in_threads(where, args))
+            else:
+                return copy_arrow_out_jobs(self, *args)
         pairs = self._arrow_pairs(table_or_query, columns, batch_rows, options)
         if True:  # ASYNC
             return AsyncArrowBatchStream(None, pairs)  # planned when first read
@@ -612,11 +657,55 @@ async def connect_async(dsn: str | None = None, **kwargs: Any) -> AsyncConnectio
     params = resolve(dsn, **kwargs)
     failures: list[OperationalError] = []
     for host, port in params.hosts:
-        for tls in tls_plan(params, host):
+        try:
+            return await _connect_to(params, host, port)
+        except OperationalError as exc:
+            failures.append(exc)
+    raise combined_failure(failures)
+
+
+if True:  # ASYNC
+
+    def _jobs_in_thread(params: ConnParams, host: str, port: int, args: Any) -> int:
+        # The jobs run on blocking connections in threads: this thread's
+        # own connection creates and moves the staging tables.
+        from .blocking import _connect_to as connect_blocking
+
+        with connect_blocking(params, host, port) as conn:
+            return copy_arrow_jobs(conn, *args)
+
+
+if True:  # ASYNC
+
+    async def _jobs_out_in_threads(where: Any, args: Any) -> AsyncIterator[Any]:
+        # The parts are read by blocking connections in threads (an
+        # exporting one of our own among them); the event loop waits for
+        # each batch in a thread of its own, so it is never held.
+        from .blocking import _connect_to as connect_blocking
+
+        conn = await asyncio.to_thread(connect_blocking, *where)
+        try:
+            stream = await asyncio.to_thread(copy_arrow_out_jobs, conn, *args)
+            yield stream._schema_capsule
+            pairs = stream._take()
+            end = object()
             try:
-                return await _attempt(params, host, port, tls)
-            except OperationalError as exc:
-                failures.append(exc)
-                if not should_retry(exc, tls):
-                    break
+                while (pair := await asyncio.to_thread(next, pairs, end)) is not end:
+                    yield pair
+            finally:
+                await asyncio.to_thread(pairs.close)  # type: ignore[attr-defined]
+        finally:
+            await asyncio.to_thread(conn.close)
+
+
+async def _connect_to(params: ConnParams, host: str, port: int) -> AsyncConnection:
+    """A connection to one host, trying its TLS plan in turn."""
+    failures: list[OperationalError] = []
+    for tls in tls_plan(params, host):
+        try:
+            return await _attempt(params, host, port, tls)
+        except OperationalError as exc:
+            failures.append(exc)
+            if not should_retry(exc, tls):
+                break
     raise combined_failure(failures)

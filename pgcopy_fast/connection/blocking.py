@@ -36,6 +36,8 @@ from ..copy.blocking import CopyIn, CopyOut
 from ..errors import DatabaseError, EncodeError, Error, InterfaceError, OperationalError
 from ..kernels.consts import COPY_BATCH_THRESHOLD, COPY_FILE_CHUNK
 from ..options import CodecOptions
+from ..parallel.load import copy_arrow_jobs
+from ..parallel.read import copy_arrow_out_jobs
 from ..protocol.establish import (
     as_operational,
     combined_failure,
@@ -296,6 +298,8 @@ class Connection(BaseConnection):
         options: CodecOptions | None = None,
         truncate: bool = False,
         threshold: int = COPY_BATCH_THRESHOLD,
+        jobs: int = 1,
+        atomic: bool = False,
     ) -> int:
         """Copy Arrow data into a table, straight from its buffers.
 
@@ -311,6 +315,12 @@ class Connection(BaseConnection):
         nanosecond times instead of refusing them.  ``table`` is as for
         :meth:`copy_records`.  Returns the number of rows copied.
 
+        ``jobs=N`` spreads the batches over N new connections to the same
+        server (each its own COPY; the encoding runs without the GIL, so
+        the cores are used); with ``atomic=True`` they load staging tables
+        that one final transaction moves into the table, so nothing is
+        committed unless everything is.  Outside a transaction block only.
+
         Raises:
             EncodeError: a value cannot become its column's type (row,
                 column and both types named); nothing is committed.
@@ -320,6 +330,11 @@ class Connection(BaseConnection):
         """
         source = open_batches(data)
         wanted = list(columns) if columns is not None else source.names
+        if jobs < 1:
+            raise InterfaceError(f"jobs must be at least 1, not {jobs}")
+        if jobs > 1:
+            args = (table, source, wanted, jobs, atomic, options, truncate, threshold)
+            return copy_arrow_jobs(self, *args)
         for _ in range(MAX_REPLANS):
             key, plan = run_program(self, plan_table_program(self, table, wanted))
             writer = arrow_writer(plan, options, truncate)
@@ -347,6 +362,10 @@ class Connection(BaseConnection):
             return cp.rowcount
         raise InterfaceError(f"{table!r} kept changing while its copy was planned")
 
+    def _sibling(self) -> Connection:
+        """A new connection to this one's server, with the same parameters."""
+        return _connect_to(self.info, self.host, self.port)
+
     def copy_arrow_out(
         self,
         table_or_query: Any,
@@ -354,6 +373,8 @@ class Connection(BaseConnection):
         *,
         batch_rows: int = ARROW_BATCH_ROWS,
         options: CodecOptions | None = None,
+        jobs: int = 1,
+        partition_on: str | None = None,
     ) -> ArrowBatchStream:
         """A table's rows (or a query's) as Arrow record batches, no object per value.
 
@@ -368,6 +389,12 @@ class Connection(BaseConnection):
         ``to_pandas()`` and ``to_polars()``.  Consume it (or close it)
         before using the connection again.
 
+        ``jobs=N`` reads over N new connections that all see one snapshot
+        (this connection exports it, in a REPEATABLE READ transaction that
+        ends with the stream): a table by ranges of its pages, or a table or
+        query by ranges of the integer column ``partition_on``.  The
+        batches then come in the order the parts produce them.
+
         Raises:
             DecodeError: a value with no Arrow form of its type (a numeric
                 NaN into decimal128, an infinite date); the rest is drained.
@@ -375,6 +402,11 @@ class Connection(BaseConnection):
                 form, or a bad table name or column list.
             DatabaseError: the server failed.
         """
+        if jobs < 1:
+            raise InterfaceError(f"jobs must be at least 1, not {jobs}")
+        if jobs > 1 or partition_on is not None:
+            args = (table_or_query, columns, jobs, partition_on, batch_rows, options)
+            return copy_arrow_out_jobs(self, *args)
         pairs = self._arrow_pairs(table_or_query, columns, batch_rows, options)
         return ArrowBatchStream(next(pairs), pairs)
 
@@ -559,11 +591,21 @@ def connect(dsn: str | None = None, **kwargs: Any) -> Connection:
     params = resolve(dsn, **kwargs)
     failures: list[OperationalError] = []
     for host, port in params.hosts:
-        for tls in tls_plan(params, host):
-            try:
-                return _attempt(params, host, port, tls)
-            except OperationalError as exc:
-                failures.append(exc)
-                if not should_retry(exc, tls):
-                    break
+        try:
+            return _connect_to(params, host, port)
+        except OperationalError as exc:
+            failures.append(exc)
+    raise combined_failure(failures)
+
+
+def _connect_to(params: ConnParams, host: str, port: int) -> Connection:
+    """A connection to one host, trying its TLS plan in turn."""
+    failures: list[OperationalError] = []
+    for tls in tls_plan(params, host):
+        try:
+            return _attempt(params, host, port, tls)
+        except OperationalError as exc:
+            failures.append(exc)
+            if not should_retry(exc, tls):
+                break
     raise combined_failure(failures)
