@@ -99,9 +99,9 @@ def test_interrupt_stops_every_job(
     atomic: bool,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from pgcopy_fast.parallel import load
+    from pgcopy_fast.parallel import jobs
 
-    real = load._put
+    real = jobs.put
     calls = []
 
     def interrupted(shared: Any, item: Any, stop: threading.Event) -> None:
@@ -110,7 +110,7 @@ def test_interrupt_stops_every_job(
             raise KeyboardInterrupt  # Ctrl-C lands in the feeding main thread
         real(shared, item, stop)
 
-    monkeypatch.setattr(load, "_put", interrupted)
+    monkeypatch.setattr(jobs, "put", interrupted)
     with pytest.raises(KeyboardInterrupt):
         conn.copy_arrow(table, _data(), jobs=3, atomic=atomic)
     # every job's COPY ended with CopyFail: nothing of this load committed

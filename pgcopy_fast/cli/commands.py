@@ -26,16 +26,14 @@ import argparse
 import contextlib
 import difflib
 import gzip
-import itertools
-import mmap
 import os
 import re
+import signal
 import sys
 import threading
 import time
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import IO, Any, cast
 
@@ -49,6 +47,8 @@ from ..catalog.queries import (
 )
 from ..connection import Connection, connect
 from ..errors import DatabaseError, Error, InterfaceError
+from ..parallel.jobs import Job, Stopped, fan_out
+from ..parallel.text import Chunk, row_chunks
 from ..protocol.statement import one_statement
 from ..tempserver import ServerNotFound, TempServer
 
@@ -563,70 +563,6 @@ def _header_option(conn: Connection) -> str | None:
 # -- load ------------------------------------------------------------------
 
 
-@dataclass
-class Range:
-    """A byte range of the input file that one job loads."""
-
-    start: int
-    end: int
-    first_line: int  # physical lines before start
-    rows: int = -1
-    error: str | None = None
-
-
-def _split(path: str, jobs: int, fmt: str, quote: str) -> list[Range]:
-    """Cut a file at line boundaries into about equal byte ranges.
-
-    A CSV newline inside quotes is not a boundary: a field's quotes pair up
-    (an escaped quote is doubled), so an odd number of quote characters
-    before a newline means it is inside a quoted field.
-    """
-    size = os.path.getsize(path)
-    if size == 0:
-        return [Range(0, 0, 0)]
-    qbyte = quote.encode() if fmt == "csv" else b""
-    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-        counted = [0, 0]  # quotes seen in [0, counted[0]): counted[1]
-
-        def odd_quotes_before(pos: int) -> bool:
-            while counted[0] < pos:  # in blocks: a slice of an mmap is a copy
-                step = min(pos, counted[0] + (16 << 20))
-                counted[1] += mm[counted[0] : step].count(qbyte)
-                counted[0] = step
-            return counted[1] % 2 == 1
-
-        cuts = [0]
-        for i in range(1, jobs):
-            target = max(size * i // jobs, cuts[-1])
-            while True:
-                newline = mm.find(b"\n", target)
-                if newline < 0 or not qbyte or not odd_quotes_before(newline):
-                    break
-                target = newline + 1
-            if newline < 0 or newline + 1 >= size:
-                break
-            cuts.append(newline + 1)
-        cuts.append(size)
-        ranges = []
-        lines = 0
-        for start, end in itertools.pairwise(cuts):
-            ranges.append(Range(start, end, lines))
-            lines += mm[start:end].count(b"\n")
-    return ranges
-
-
-def _stream_range(path: str, rng: Range) -> Iterator[bytes]:
-    with open(path, "rb") as f:
-        f.seek(rng.start)
-        left = rng.end - rng.start
-        while left > 0:
-            chunk = f.read(min(CHUNK, left))
-            if not chunk:
-                break
-            left -= len(chunk)
-            yield chunk
-
-
 def cmd_load(args: argparse.Namespace) -> int:
     """``load``: stream a file into a table."""
     if args.format == "binary" and (
@@ -681,96 +617,162 @@ def _report(args: argparse.Namespace, what: str, rows: int, started: float) -> N
     _say(args, f"{what} in {seconds:.2f} s{rate}")
 
 
+class Interrupted(BaseException):
+    """Ctrl-C or SIGTERM during a load, with what it had committed."""
+
+    def __init__(self, status: int, committed: str) -> None:
+        super().__init__(committed)
+        self.status = status
+        self.committed = committed
+
+
 def _load_parallel(args: argparse.Namespace) -> int:
-    if args.file == "-" or args.file.endswith((".gz", ".zst", ".zstd")):
-        raise CliError(
-            "--jobs needs an uncompressed file, not stdin or a compressed one"
-        )
+    # Any input (a file, gzip, zstd, stdin) is read by this thread and cut
+    # into chunks at row boundaries; N jobs, each a connection and one COPY,
+    # take chunks from a bounded queue (parallel.jobs).  A failure or an
+    # interrupt stops every job: their COPYs end with CopyFail.
     if args.format == "binary":
         raise CliError(
-            "--jobs splits text or CSV at line boundaries; binary cannot be split"
+            "--jobs cuts text or CSV at row boundaries; binary cannot be cut"
         )
-    if not os.path.exists(args.file):
-        raise CliError(f"{args.file}: No such file or directory")
-    ranges = _split(args.file, args.jobs, args.format, args.quote or '"')
-    header = None
-    if args.header:
-        try:
-            with open(args.file, "rb") as f:
-                header = _read_header(f, args, args.file)[1]
-        except OSError as exc:
-            raise CliError(f"{args.file}: {exc.strerror}") from exc
+    stream, size = _open_input(args.file)
+    source = "stdin" if args.file == "-" else args.file
     started = time.perf_counter()
-    with _dsn(args) as dsn:
+    with stream, _dsn(args) as dsn:
         try:
             admin = connect(dsn)
         except Error as exc:
             raise CliError(f"cannot connect: {_first_line(exc)}") from exc
         with admin:
             columns = _columns(args) if args.columns else None
-            header_option: bool | str | None = None
-            if header is not None:
-                columns = _check_header(admin, args, header, args.file)
-                header_option = _header_option(admin)
-                while len(ranges) > 1 and ranges[0].end < header.end:
-                    ranges[0].end = ranges.pop(1).end  # a header cut in two
-                if header_option:
-                    ranges[0].start = header.bom
-                else:  # the server does not read it: leave it out
-                    ranges[0].start = header.end
-                    ranges[0].first_line = 1
-            target = _target(args, columns=columns)
-            staging = None
-            if args.atomic:
-                staging = _create_staging(admin, args)
-            lock = threading.Lock()
-            with _progress(args, os.path.getsize(args.file), "load") as advance:
-
-                def job(index: int, rng: Range) -> None:
-                    try:
-                        with connect(dsn) as conn:
-                            into = (
-                                quote_ident(staging) + _column_list(args, columns)
-                                if staging
-                                else target
-                            )
-                            options = _options_sql(
-                                conn, args, header_option if index == 0 else None
-                            )
-                            sql = f"COPY {into} FROM STDIN {options}"
-                            with conn.copy_in(sql) as cp:
-                                for chunk in _stream_range(args.file, rng):
-                                    cp.write(chunk)
-                                    with lock:
-                                        advance(len(chunk))
-                            rng.rows = cp.rowcount
-                    except Error as exc:
-                        rng.error = _describe_error(args.file, exc, rng.first_line)
-
-                with ThreadPoolExecutor(max_workers=len(ranges)) as pool:
-                    for future in [
-                        pool.submit(job, i, r) for i, r in enumerate(ranges)
-                    ]:
-                        future.result()
-            failed = [r for r in ranges if r.error]
-            if staging:
-                return _finish_atomic(
-                    admin, args, staging, columns, ranges, failed, started
+            head, first_line = b"", 0
+            if args.header:
+                head, header = _read_header(stream, args, source)
+                if header is not None:
+                    columns = _check_header(admin, args, header, source)
+                    head, first_line = head[header.end :], 1
+            staging = _create_staging(admin, args) if args.atomic else None
+            try:
+                rows, states = _run_load_jobs(
+                    args, dsn, stream, head, first_line, columns, staging, source, size
                 )
+                failed = [j for j in states if _failed(j)]
+                if staging:
+                    return _finish_atomic(
+                        admin, args, staging, columns, rows, failed, len(states),
+                        started,
+                    )  # fmt: skip
+                staging = None
+            finally:
+                if staging:
+                    with contextlib.suppress(Error):
+                        admin.execute(f"DROP TABLE IF EXISTS {quote_ident(staging)}")
     if failed:
-        committed = ", ".join(f"bytes {r.start}-{r.end}" for r in ranges if not r.error)
-        raise CliError(
-            f"{failed[0].error} (committed: {committed or 'nothing'}; failed: "
-            + ", ".join(f"bytes {r.start}-{r.end}" for r in failed)
-            + ")"
-        )
-    rows = sum(r.rows for r in ranges)
+        raise CliError(f"{failed[0].value}{_committed(states)}")
     _report(
         args,
-        f"loaded {rows:,} rows into {args.table} with {len(ranges)} jobs",
+        f"loaded {rows:,} rows into {args.table} with {len(states)} jobs",
         rows,
         started,
     )
+    return 0
+
+
+def _committed(states: list[Job]) -> str:
+    """`` (committed: lines 2-5001, ...; the other jobs were stopped)``."""
+    done = sorted(
+        (c.first_line + 1, c.first_line + c.lines)
+        for j in states
+        if j.done
+        for c in j.items
+    )
+    shown = ", ".join(f"lines {a}-{b}" for a, b in done if b >= a)
+    return f" (committed: {shown or 'nothing'}; the other jobs were stopped)"
+
+
+def _run_load_jobs(
+    args: argparse.Namespace,
+    dsn: str,
+    stream: IO[bytes],
+    head: bytes,
+    first_line: int,
+    columns: list[str] | None,
+    staging: str | None,
+    source: str,
+    size: int | None,
+) -> tuple[int, list[Job]]:
+    quote = (args.quote or '"').encode() if args.format == "csv" else b""
+    target = (
+        quote_ident(staging) + _column_list(args, columns)
+        if staging
+        else _target(args, columns=columns)
+    )
+    lock = threading.Lock()
+    sessions = [connect(dsn) for _ in range(args.jobs)]
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def terminated(signum: int, frame: Any) -> None:
+        raise Interrupted(143, "")
+
+    def work(index: int, feed: Iterator[Chunk], advance: Any) -> int:
+        # the COPY's line N is line (first_line + N - copy_line) of the input
+        # for the chunk that holds it
+        conn = sessions[index]
+        spans: list[tuple[int, int, int]] = []  # (copy lines before, first line, lines)
+        copied = 0
+        sql = f"COPY {target} FROM STDIN {_options_sql(conn, args, None)}"
+        try:
+            with conn.copy_in(sql) as cp:
+                for chunk in feed:
+                    spans.append((copied, chunk.first_line, chunk.lines))
+                    copied += chunk.lines
+                    cp.write(chunk.data)
+                    with lock:
+                        advance(len(chunk.data))
+            return cp.rowcount
+        except DatabaseError as exc:
+            raise _JobError(_describe_error(source, exc, _offset(exc, spans))) from exc
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, terminated)
+    try:
+        with _progress(args, size, "load") as advance:
+            chunks = row_chunks(stream, quote, head, first_line)
+            states = fan_out(chunks, args.jobs, lambda i, f: work(i, f, advance))
+    except (KeyboardInterrupt, Interrupted) as exc:
+        status = exc.status if isinstance(exc, Interrupted) else 130
+        raise Interrupted(status, "nothing (every job's COPY was ended)") from exc
+    finally:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, previous)
+        for conn in sessions:
+            conn.close()
+    for job in states:
+        if isinstance(job.error, _JobError):
+            job.value = str(job.error)
+        elif job.error is not None and not isinstance(job.error, Stopped):
+            job.value = f"{source}: {_first_line(job.error)}"
+    rows = sum(j.value for j in states if j.done)
+    return rows, states
+
+
+def _failed(job: Job) -> bool:
+    return job.error is not None and not isinstance(job.error, Stopped)
+
+
+class _JobError(Exception):
+    """A job's failure, already described for the user."""
+
+
+def _offset(exc: BaseException, spans: list[tuple[int, int, int]]) -> int:
+    context = getattr(exc, "context", None) or ""
+    match = _LINE.search(context)
+    if not match:
+        return 0
+    line = int(match.group(1))
+    for before, first, _lines in reversed(spans):
+        if line > before:
+            return first - before
     return 0
 
 
@@ -789,29 +791,27 @@ def _finish_atomic(
     args: argparse.Namespace,
     staging: str,
     columns: list[str] | None,
-    ranges: list[Range],
-    failed: list[Range],
+    rows: int,
+    failed: list[Job],
+    jobs: int,
     started: float,
 ) -> int:
     try:
         if failed:
-            raise CliError(f"{failed[0].error} (--atomic: nothing committed)")
+            raise CliError(f"{failed[0].value} (--atomic: nothing committed)")
         schema, name = parse_table(args.table)
         if columns is None:
             columns = [c.name for c in column_types(conn, schema, name, None)]
         cols = ", ".join(quote_ident(c) for c in columns)
         # As COPY does, the file's values go into identity columns too.
-        result = conn.execute(
+        conn.execute(
             f"BEGIN; INSERT INTO {quote_table(schema, name)} ({cols}) "
             f"OVERRIDING SYSTEM VALUE SELECT {cols} FROM {quote_ident(staging)}; "
-            "COMMIT"
+            f"DROP TABLE {quote_ident(staging)}; COMMIT"
         )
-        del result
-        rows = sum(r.rows for r in ranges)
         _report(
             args,
-            f"loaded {rows:,} rows into {args.table} atomically with "
-            f"{len(ranges)} jobs",
+            f"loaded {rows:,} rows into {args.table} atomically with {jobs} jobs",
             rows,
             started,
         )
@@ -822,9 +822,6 @@ def _finish_atomic(
         raise CliError(
             f"{args.file}: {_first_line(exc)} (--atomic: nothing committed)"
         ) from exc
-    finally:
-        with contextlib.suppress(Error):
-            conn.execute(f"DROP TABLE IF EXISTS {quote_ident(staging)}")
 
 
 # -- dump ------------------------------------------------------------------
@@ -1015,6 +1012,9 @@ def main(argv: list[str] | None = None) -> int:
     except Error as exc:
         print(f"pgcopy-fast: error: {_first_line(exc)}", file=sys.stderr)
         return 1
+    except Interrupted as exc:
+        print(f"pgcopy-fast: interrupted; committed: {exc.committed}", file=sys.stderr)
+        return exc.status
     except KeyboardInterrupt:
         print("pgcopy-fast: interrupted", file=sys.stderr)
         return 130

@@ -17,11 +17,8 @@ the staging tables.
 
 from __future__ import annotations
 
-import queue
 import secrets
-import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from ..catalog.queries import parse_table, quote_ident, quote_table
@@ -29,56 +26,7 @@ from ..columnar.source import Batch, Source
 from ..errors import Error, InterfaceError
 from ..options import CodecOptions
 from ..protocol.events import TransactionStatus
-
-#: Batches queued per job: enough to keep each busy, few enough to bound memory.
-QUEUED_PER_JOB = 2
-_POLL = 0.1  # seconds between looks at the stop flag while waiting
-
-
-class Stopped(Exception):
-    """A job was told to stop (another failed, or the caller was interrupted)."""
-
-
-@dataclass
-class _Job:
-    index: int
-    target: str
-    ranges: list[tuple[int, int]] = field(default_factory=list)
-    rows: int = 0
-    error: BaseException | None = None
-    done: bool = False
-
-
-class _Feed:
-    """One job's view of the shared queue, as the batches of a Source."""
-
-    def __init__(self, shared: queue.Queue[Any], stop: threading.Event, job: _Job):
-        self._queue, self._stop, self._job = shared, stop, job
-
-    def __iter__(self) -> Iterator[Batch]:
-        while True:
-            if self._stop.is_set():
-                raise Stopped("stopped")
-            try:
-                item = self._queue.get(timeout=_POLL)
-            except queue.Empty:
-                continue
-            if item is None:
-                self._queue.put(None)  # the end, for the next job too
-                return
-            start, batch = item
-            self._job.ranges.append((start, start + batch.length))
-            batch.start = start
-            yield batch
-
-
-def _put(shared: queue.Queue[Any], item: Any, stop: threading.Event) -> None:
-    while not stop.is_set():
-        try:
-            shared.put(item, timeout=_POLL)
-            return
-        except queue.Full:
-            continue
+from .jobs import Job, fan_out, first_failure
 
 
 def _merged(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -89,6 +37,20 @@ def _merged(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
         else:
             out.append((start, end))
     return out
+
+
+def committed_note(states: list[Job], ranges: Any) -> str:
+    """`` (rows committed by the jobs that finished: 0-5999)`` for an error."""
+    done = _merged([r for job in states if job.done for r in ranges(job)])
+    shown = ", ".join(f"{a}-{b - 1}" for a, b in done) or "none"
+    return f" (rows committed by the jobs that finished: {shown})"
+
+
+def with_note(error: BaseException, note: str) -> BaseException:
+    """``error`` with ``note`` added to its message (a pgcopy_fast Error)."""
+    if isinstance(error, Error) and error.args:
+        error.args = (f"{error.args[0]}{note}", *error.args[1:])
+    return error
 
 
 def copy_arrow_jobs(
@@ -166,64 +128,38 @@ def _run_jobs(
     truncate: bool,
     threshold: int,
 ) -> int:
-    shared: queue.Queue[Any] = queue.Queue(maxsize=QUEUED_PER_JOB * jobs)
-    stop = threading.Event()
-    states = [_Job(i, staging[i] if staging else target) for i in range(jobs)]
     siblings = [conn._sibling() for _ in range(jobs)]
 
-    def work(job: _Job, sibling: Any) -> None:
-        try:
-            feed = Source(source.schema, iter(_Feed(shared, stop, job)), source.objects)
-            job.rows = sibling.copy_arrow(
-                job.target,
-                feed,
-                list(columns),
-                options=options,
-                truncate=truncate,
-                threshold=threshold,
-            )
-            job.done = True
-        except BaseException as exc:
-            job.error = exc
-            stop.set()
-
-    threads = [
-        threading.Thread(
-            target=work, args=(job, sib), name=f"pgcopy_fast-job-{job.index}"
-        )
-        for job, sib in zip(states, siblings, strict=True)
-    ]
-    for thread in threads:
-        thread.start()
-    try:
+    def numbered() -> Iterator[Batch]:
         start = 0
         for batch in source.batches:
-            if stop.is_set():
-                break
-            _put(shared, (start, batch), stop)
+            batch.start = start  # rows as the whole stream counts them
             start += batch.length
-        _put(shared, None, stop)
-        for thread in threads:
-            thread.join()
-    except BaseException:
-        stop.set()  # Ctrl-C (or a failing source): every job ends its COPY
-        for thread in threads:
-            thread.join()
-        raise
+            yield batch
+
+    def work(index: int, feed: Iterator[Batch]) -> int:
+        rows: int = siblings[index].copy_arrow(
+            staging[index] if staging else target,
+            Source(source.schema, feed, source.objects),
+            list(columns),
+            options=options,
+            truncate=truncate,
+            threshold=threshold,
+        )
+        return rows
+
+    try:
+        states = fan_out(numbered(), jobs, work)
     finally:
         for sibling in siblings:
             sibling.close()
-    failed = [
-        j for j in states if j.error is not None and not isinstance(j.error, Stopped)
-    ]
-    if failed:
-        first = failed[0].error
-        assert first is not None
+    failure = first_failure(states)
+    if failure is not None:
         if not staging:
-            committed = _merged([r for j in states if j.done for r in j.ranges])
-            shown = ", ".join(f"{a}-{b - 1}" for a, b in committed) or "none"
-            note = f" (rows committed by the jobs that finished: {shown})"
-            if isinstance(first, Error) and first.args:
-                first.args = (f"{first.args[0]}{note}", *first.args[1:])
-        raise first
-    return sum(j.rows for j in states)
+
+            def ranges(job: Job) -> list[tuple[int, int]]:
+                return [(b.start, b.start + b.length) for b in job.items]
+
+            failure = with_note(failure, committed_note(states, ranges))
+        raise failure
+    return sum(job.value for job in states)

@@ -31,9 +31,9 @@ from ..columnar.stream import ArrowBatchStream
 from ..errors import InterfaceError
 from ..options import CodecOptions
 from ..protocol.events import TransactionStatus
-from .load import QUEUED_PER_JOB, Stopped
+from .jobs import POLL as _POLL
+from .jobs import QUEUED_PER_JOB, Stopped
 
-_POLL = 0.1
 _DONE = object()
 
 
