@@ -615,3 +615,43 @@ def test_bench_rows_are_random_realistic_and_reproducible() -> None:
     assert {len(r[9]) for r in rows} == {0, 1, 2, 3}
     narrow = make_rows("narrow", 100)
     assert [type(v) for v in narrow[0]] == [int, int, float]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "text"])
+def test_dump_jobs_one_file_or_parts(
+    cli, tmp_path: Path, cli_table: str, conn, fmt: str
+) -> None:
+    conn.execute(
+        "INSERT INTO cli_t SELECT g, 'n' || g, 'x' FROM generate_series(1, 30000) g"
+    )
+    one = tmp_path / f"all.{fmt}.gz"
+    done = cli(
+        "dump",
+        "-t",
+        cli_table,
+        "--jobs",
+        "3",
+        "--format",
+        fmt,
+        "--header",
+        "-o",
+        str(one),
+    )
+    assert done.returncode == 0, done.stderr
+    lines = gzip.decompress(one.read_bytes()).splitlines()
+    assert len(lines) == 30001 and lines[0].startswith(b"id")  # the header once
+    assert sorted(
+        int(x.split(b"," if fmt == "csv" else b"\t")[0]) for x in lines[1:]
+    ) == list(range(1, 30001))
+    out = tmp_path / f"p.{fmt}"
+    done = cli(
+        "dump", "-t", cli_table, "-j", "2", "--format", fmt, "--parts", "-o", str(out)
+    )
+    assert done.returncode == 0, done.stderr
+    parts = [tmp_path / f"p.part{i}.{fmt}" for i in range(2)]
+    assert sum(len(p.read_bytes().splitlines()) for p in parts) == 30000
+    query = f"SELECT id FROM {cli_table} WHERE id % 3 = 0"
+    done = cli("dump", "--query", query, "-j", "2", "--partition-on", "id")
+    assert done.returncode == 0, done.stderr
+    assert sorted(map(int, done.stdout.splitlines())) == list(range(3, 30001, 3))
+    assert not list(tmp_path.glob(".pgcopy_fast-dump-*"))

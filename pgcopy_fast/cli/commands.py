@@ -30,10 +30,12 @@ import os
 import re
 import signal
 import sys
+import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import IO, Any, cast
 
@@ -48,6 +50,7 @@ from ..catalog.queries import (
 from ..connection import Connection, connect
 from ..errors import DatabaseError, Error, InterfaceError
 from ..parallel.jobs import Job, Stopped, fan_out
+from ..parallel.read import partition_predicates
 from ..parallel.text import Chunk, row_chunks
 from ..protocol.statement import one_statement
 from ..tempserver import ServerNotFound, TempServer
@@ -75,6 +78,13 @@ def _connection(args: argparse.Namespace) -> Iterator[Connection]:
             raise CliError(f"cannot connect: {_first_line(exc)}") from exc
         with conn:
             yield conn
+
+
+def _connect(dsn: str) -> Connection:
+    try:
+        return connect(dsn)
+    except Error as exc:
+        raise CliError(f"cannot connect: {_first_line(exc)}") from exc
 
 
 @contextlib.contextmanager
@@ -837,6 +847,8 @@ def cmd_dump(args: argparse.Namespace) -> int:
         raise CliError(
             "--delimiter, --null, --quote and --header do not apply to binary"
         )
+    if args.jobs > 1:
+        return _dump_parallel(args)
     started = time.perf_counter()
     out = _open_output(args.output)
     with _connection(args) as conn:
@@ -867,6 +879,99 @@ def cmd_dump(args: argparse.Namespace) -> int:
                     out.flush()
     _report(args, f"dumped {cp.rowcount:,} rows", cp.rowcount, started)
     return 0
+
+
+def _part_path(path: str, index: int) -> str:
+    # events.csv.gz -> events.part0.csv.gz
+    directory, name = os.path.split(path)
+    stem, dot, rest = name.partition(".")
+    return os.path.join(directory, f"{stem}.part{index}{dot}{rest}")
+
+
+def _dump_parallel(args: argparse.Namespace) -> int:
+    # N connections in one exported snapshot (parallel.read), each COPY of
+    # one part into a temporary file beside the output; then one file (the
+    # parts in order, the header once) or --parts files of their own.
+    if args.output in (None, "-") and args.parts:
+        raise CliError("--parts needs --output (the parts are named after it)")
+    source = args.table or args.query
+    if args.query:
+        try:
+            source = one_statement(args.query)
+        except InterfaceError as exc:
+            raise CliError(f"--query: {exc}") from exc
+    started = time.perf_counter()
+    with _dsn(args) as dsn, _connect(dsn) as conn:
+        try:
+            conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            snapshot = conn.execute("SELECT pg_export_snapshot()").rows[0][0]
+            relation, preds = partition_predicates(
+                conn, source, args.jobs, args.partition_on
+            )
+        except (Error, InterfaceError) as exc:
+            raise CliError(f"dump: {_first_line(exc)}") from exc
+        cols = ", ".join(map(quote_ident, _columns(args))) if args.columns else "*"
+        to_file = args.output not in (None, "-")
+        directory = (
+            os.path.dirname(os.path.abspath(args.output))
+            if to_file
+            else tempfile.gettempdir()
+        )
+        temps = [
+            os.path.join(directory, f".pgcopy_fast-dump-{os.getpid()}-{i}.part")
+            for i in range(len(preds))
+        ]
+        counts = [0] * len(preds)
+
+        def job(index: int) -> None:
+            header = args.header if (index == 0 or args.parts) else False
+            with connect(dsn) as part, open(temps[index], "wb") as f:
+                part.execute(
+                    "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; "
+                    f"SET TRANSACTION SNAPSHOT '{snapshot}'"
+                )
+                query = f"SELECT {cols} FROM {relation} WHERE {preds[index]}"
+                sql = f"COPY ({query}) TO STDOUT {_options_sql(part, args, header)}"
+                with part.copy_out(sql) as cp:
+                    for payloads in cp.read_batches():
+                        f.write(b"".join(payloads))
+                counts[index] = cp.rowcount
+                part.execute("COMMIT")
+
+        try:
+            with ThreadPoolExecutor(max_workers=len(preds)) as pool:
+                for future in [pool.submit(job, i) for i in range(len(preds))]:
+                    future.result()
+            conn.execute("COMMIT")
+            if args.parts:
+                for i, temp in enumerate(temps):
+                    _copy_file(temp, _open_output(_part_path(args.output, i)))
+            else:
+                out = _open_output(args.output)
+                for temp in temps:
+                    _copy_file(temp, out, close=False)
+                if out is not sys.stdout.buffer:
+                    out.close()
+                else:
+                    out.flush()
+        except DatabaseError as exc:
+            raise CliError(_describe_error("dump", exc)) from exc
+        finally:
+            for temp in temps:
+                with contextlib.suppress(OSError):
+                    os.remove(temp)
+    rows = sum(counts)
+    where = f" into {len(temps)} parts" if args.parts else ""
+    _report(args, f"dumped {rows:,} rows with {len(temps)} jobs{where}", rows, started)
+    return 0
+
+
+def _copy_file(path: str, out: IO[bytes], close: bool = True) -> None:
+    with open(path, "rb") as f:
+        while block := f.read(CHUNK):
+            out.write(block)
+    if close:
+        out.close()
 
 
 # -- bench -----------------------------------------------------------------
@@ -977,6 +1082,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="output file (default: stdout); .gz and .zst are compressed",
     )
     _format_args(dump, "write a first line of column names")
+    dump.add_argument(
+        "--jobs",
+        "-j",
+        type=int,
+        default=1,
+        help="read over N connections in one snapshot (a table by ctid ranges, "
+        "or by --partition-on ranges)",
+    )
+    dump.add_argument(
+        "--partition-on",
+        help="with --jobs: an integer column to split by (needed for --query)",
+    )
+    dump.add_argument(
+        "--parts",
+        action="store_true",
+        help="with --jobs: write N files (NAME.partK.EXT) instead of one",
+    )
     _connection_args(dump)
     dump.set_defaults(func=cmd_dump)
 
