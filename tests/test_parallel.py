@@ -197,3 +197,18 @@ def test_asyncio_jobs(pg_server: Any, impl: Any) -> None:
 
     n, table = asyncio.run(main())
     assert n == ROWS and table.num_rows == ROWS
+
+
+@pytest.mark.parametrize("atomic", [False, True])
+def test_copy_records_jobs(
+    conn: pcf.Connection, impl: Any, table: str, atomic: bool
+) -> None:
+    records = ({"k": i, "v": i % 1000, "s": f"r{i}"} for i in range(ROWS))
+    assert conn.copy_records(table, records, jobs=3, atomic=atomic) == ROWS
+    assert _stats(conn, table)[:2] == (str(ROWS), str(ROWS * (ROWS - 1) // 2))
+    bad = [(i, 100000 if i == 25003 else 1, "x") for i in range(ROWS)]
+    conn.execute(f"TRUNCATE {table}")
+    with pytest.raises(EncodeError) as info:
+        conn.copy_records(table, bad, jobs=3, atomic=True)
+    assert info.value.row_index == 25003 and str(info.value).startswith("row 25003,")
+    assert _stats(conn, table)[0] == "0" and _staging(conn) == []

@@ -46,7 +46,7 @@ from ..copy.aio import AsyncCopyIn, AsyncCopyOut
 from ..errors import DatabaseError, EncodeError, Error, InterfaceError, OperationalError
 from ..kernels.consts import COPY_BATCH_THRESHOLD, COPY_FILE_CHUNK
 from ..options import CodecOptions
-from ..parallel.load import copy_arrow_jobs
+from ..parallel.load import copy_arrow_jobs, copy_records_jobs
 from ..parallel.read import copy_arrow_out_jobs
 from ..protocol.establish import (
     as_operational,
@@ -262,6 +262,8 @@ class AsyncConnection(BaseConnection):
         *,
         options: CodecOptions | None = None,
         threshold: int = COPY_BATCH_THRESHOLD,
+        jobs: int = 1,
+        atomic: bool = False,
     ) -> int:
         """Copy records into a table, with types from the catalog.
 
@@ -271,7 +273,8 @@ class AsyncConnection(BaseConnection):
         Records are tuples, dicts or objects with the columns as
         attributes, from any iterable (or async iterable, under asyncio).
         Binary format, unless a column's type has no binary codec: then text.
-        Returns the number of rows copied.
+        Returns the number of rows copied.  ``jobs`` and ``atomic`` are as
+        for :meth:`copy_arrow` (parts of 10,000 records go to N connections).
 
         Raises:
             EncodeError: a value does not fit its column; nothing is committed.
@@ -279,6 +282,26 @@ class AsyncConnection(BaseConnection):
             InterfaceError: a bad table name or column list.
         """
         rows: Any
+        if jobs < 1:
+            raise InterfaceError(f"jobs must be at least 1, not {jobs}")
+        if jobs > 1:
+            if True:  # ASYNC
+                if isinstance(records, AsyncIterable):
+                    raise InterfaceError(
+                        "copy_records(jobs=...) needs a plain iterable"
+                    )
+            rows, columns = record_rows(records, columns)
+            args = (table, rows, columns, jobs, atomic, options, threshold)
+            if True:  # ASYNC
+                if self.transaction_status is not TransactionStatus.IDLE:
+                    raise InterfaceError(
+                        "copy_records(jobs=...) cannot join a transaction block"
+                    )
+                return await asyncio.to_thread(
+                    _jobs_in_thread, self.info, self.host, self.port, args, True
+                )
+            else:
+                return copy_records_jobs(self, *args)
         if True:  # ASYNC
             if isinstance(records, AsyncIterable):
                 rows, columns = await arecord_rows(records, columns)
@@ -666,12 +689,16 @@ async def connect_async(dsn: str | None = None, **kwargs: Any) -> AsyncConnectio
 
 if True:  # ASYNC
 
-    def _jobs_in_thread(params: ConnParams, host: str, port: int, args: Any) -> int:
+    def _jobs_in_thread(
+        params: ConnParams, host: str, port: int, args: Any, records: bool = False
+    ) -> int:
         # The jobs run on blocking connections in threads: this thread's
         # own connection creates and moves the staging tables.
         from .blocking import _connect_to as connect_blocking
 
         with connect_blocking(params, host, port) as conn:
+            if records:
+                return copy_records_jobs(conn, *args)
             return copy_arrow_jobs(conn, *args)
 
 

@@ -36,7 +36,7 @@ from ..copy.blocking import CopyIn, CopyOut
 from ..errors import DatabaseError, EncodeError, Error, InterfaceError, OperationalError
 from ..kernels.consts import COPY_BATCH_THRESHOLD, COPY_FILE_CHUNK
 from ..options import CodecOptions
-from ..parallel.load import copy_arrow_jobs
+from ..parallel.load import copy_arrow_jobs, copy_records_jobs
 from ..parallel.read import copy_arrow_out_jobs
 from ..protocol.establish import (
     as_operational,
@@ -244,6 +244,8 @@ class Connection(BaseConnection):
         *,
         options: CodecOptions | None = None,
         threshold: int = COPY_BATCH_THRESHOLD,
+        jobs: int = 1,
+        atomic: bool = False,
     ) -> int:
         """Copy records into a table, with types from the catalog.
 
@@ -253,7 +255,8 @@ class Connection(BaseConnection):
         Records are tuples, dicts or objects with the columns as
         attributes, from any iterable (or async iterable, under asyncio).
         Binary format, unless a column's type has no binary codec: then text.
-        Returns the number of rows copied.
+        Returns the number of rows copied.  ``jobs`` and ``atomic`` are as
+        for :meth:`copy_arrow` (parts of 10,000 records go to N connections).
 
         Raises:
             EncodeError: a value does not fit its column; nothing is committed.
@@ -261,6 +264,12 @@ class Connection(BaseConnection):
             InterfaceError: a bad table name or column list.
         """
         rows: Any
+        if jobs < 1:
+            raise InterfaceError(f"jobs must be at least 1, not {jobs}")
+        if jobs > 1:
+            rows, columns = record_rows(records, columns)
+            args = (table, rows, columns, jobs, atomic, options, threshold)
+            return copy_records_jobs(self, *args)
         rows, columns = record_rows(records, columns)
         for _ in range(MAX_REPLANS):
             key, plan = run_program(self, plan_table_program(self, table, columns))

@@ -17,13 +17,14 @@ the staging tables.
 
 from __future__ import annotations
 
+import itertools
 import secrets
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from ..catalog.queries import parse_table, quote_ident, quote_table
 from ..columnar.source import Batch, Source
-from ..errors import Error, InterfaceError
+from ..errors import EncodeError, Error, InterfaceError
 from ..options import CodecOptions
 from ..protocol.events import TransactionStatus
 from .jobs import Job, fan_out, first_failure
@@ -53,6 +54,10 @@ def with_note(error: BaseException, note: str) -> BaseException:
     return error
 
 
+#: Records per part of ``copy_records(jobs=N)``: what one job takes at a time.
+RECORDS_PER_PART = 10000
+
+
 def copy_arrow_jobs(
     conn: Any,
     table: Any,
@@ -72,15 +77,87 @@ def copy_arrow_jobs(
         the first job's error, with the committed row ranges in its message
         when ``atomic`` is off; KeyboardInterrupt after every job stopped.
     """
+
+    def parts() -> Iterator[tuple[int, int, Batch]]:
+        start = 0
+        for batch in source.batches:
+            batch.start = start  # rows as the whole stream counts them
+            yield start, batch.length, batch
+            start += batch.length
+
+    def load(sibling: Any, target: str, feed: Iterator[Batch]) -> int:
+        rows: int = sibling.copy_arrow(
+            target,
+            Source(source.schema, feed, source.objects),
+            list(columns),
+            options=options,
+            truncate=truncate,
+            threshold=threshold,
+        )
+        return rows
+
+    return load_jobs(conn, table, columns, jobs, atomic, parts(), load)
+
+
+def copy_records_jobs(
+    conn: Any,
+    table: Any,
+    rows: Iterator[Any],
+    columns: Sequence[str] | None,
+    jobs: int,
+    atomic: bool,
+    options: CodecOptions | None,
+    threshold: int,
+) -> int:
+    """``copy_records(jobs=N)``: parts of RECORDS_PER_PART records over N jobs.
+
+    Raises:
+        as :func:`copy_arrow_jobs` (an EncodeError's row is the input's).
+    """
+
+    def parts() -> Iterator[tuple[int, int, list[Any]]]:
+        start = 0
+        while part := list(itertools.islice(rows, RECORDS_PER_PART)):
+            yield start, len(part), part
+            start += len(part)
+
+    def load(sibling: Any, target: str, feed: Iterator[list[Any]]) -> int:
+        count: int = sibling.copy_records(
+            target,
+            itertools.chain.from_iterable(feed),
+            columns,
+            options=options,
+            threshold=threshold,
+        )
+        return count
+
+    return load_jobs(conn, table, columns, jobs, atomic, parts(), load, renumber=True)
+
+
+def load_jobs(
+    conn: Any,
+    table: Any,
+    columns: Sequence[str] | None,
+    jobs: int,
+    atomic: bool,
+    parts: Iterator[tuple[int, int, Any]],
+    load: Callable[[Any, str, Iterator[Any]], int],
+    renumber: bool = False,
+) -> int:
+    """Feed ``(start, rows, payload)`` parts to ``load(sibling, target, feed)``.
+
+    ``renumber``: a job's EncodeError counts rows from its own first one;
+    its message and ``row_index`` are turned into the input's numbering.
+    """
     if conn.transaction_status is not TransactionStatus.IDLE:
         raise InterfaceError(
-            "copy_arrow(jobs=...) loads through connections of its own and "
-            "cannot join a transaction block: run it outside one (atomic=True "
-            "makes it all or nothing)"
+            "jobs=N loads through connections of its own and cannot join a "
+            "transaction block: run it outside one (atomic=True makes it all "
+            "or nothing)"
         )
     schema, name = parse_table(table)
     target = quote_table(schema, name)
-    column_list = ", ".join(quote_ident(c) for c in columns)
+    column_list = ", ".join(quote_ident(c) for c in columns) if columns else "*"
     token = secrets.token_hex(4)
     staging = [f"pgcopy_fast_stage_{token}_{i}" for i in range(jobs)] if atomic else []
     for stage in staging:
@@ -89,13 +166,11 @@ def copy_arrow_jobs(
             "WITH NO DATA"
         )
     try:
-        count = _run_jobs(
-            conn, target, staging, source, columns, jobs, options, truncate, threshold
-        )
+        count = _run_jobs(conn, target, staging, jobs, parts, load, renumber)
         if atomic:
+            into = f"{target} ({column_list})" if columns else target
             moves = "; ".join(
-                f"INSERT INTO {target} ({column_list}) SELECT {column_list} FROM {s}"
-                for s in staging
+                f"INSERT INTO {into} SELECT {column_list} FROM {s}" for s in staging
             )
             drops = ", ".join(staging)
             conn.execute(f"BEGIN; {moves}; DROP TABLE {drops}; COMMIT")
@@ -117,48 +192,55 @@ def _drop(conn: Any, staging: list[str]) -> None:
         pass  # the original failure is the one to report
 
 
+def _renumbered(error: BaseException, job: Job) -> BaseException:
+    # the job's row r is row (part start + r - rows before the part) of the input
+    if not isinstance(error, EncodeError) or error.row_index is None:
+        return error
+    local = error.row_index
+    before = 0
+    for start, rows, _ in job.items:
+        if local < before + rows:
+            row = start + local - before
+            message = error.args[0] if error.args else ""
+            prefix = f"row {local},"
+            if isinstance(message, str) and message.startswith(prefix):
+                error.args = (f"row {row}," + message[len(prefix) :], *error.args[1:])
+            error.row_index = row
+            break
+        before += rows
+    return error
+
+
 def _run_jobs(
     conn: Any,
     target: str,
     staging: list[str],
-    source: Source,
-    columns: Sequence[str],
     jobs: int,
-    options: CodecOptions | None,
-    truncate: bool,
-    threshold: int,
+    parts: Iterator[tuple[int, int, Any]],
+    load: Callable[[Any, str, Iterator[Any]], int],
+    renumber: bool,
 ) -> int:
     siblings = [conn._sibling() for _ in range(jobs)]
 
-    def numbered() -> Iterator[Batch]:
-        start = 0
-        for batch in source.batches:
-            batch.start = start  # rows as the whole stream counts them
-            start += batch.length
-            yield batch
-
-    def work(index: int, feed: Iterator[Batch]) -> int:
-        rows: int = siblings[index].copy_arrow(
-            staging[index] if staging else target,
-            Source(source.schema, feed, source.objects),
-            list(columns),
-            options=options,
-            truncate=truncate,
-            threshold=threshold,
-        )
-        return rows
+    def work(index: int, feed: Iterator[tuple[int, int, Any]]) -> int:
+        into = staging[index] if staging else target
+        return load(siblings[index], into, (payload for _, _, payload in feed))
 
     try:
-        states = fan_out(numbered(), jobs, work)
+        states = fan_out(parts, jobs, work)
     finally:
         for sibling in siblings:
             sibling.close()
     failure = first_failure(states)
     if failure is not None:
+        if renumber:
+            failure = _renumbered(
+                failure, next(j for j in states if j.error is failure)
+            )
         if not staging:
 
             def ranges(job: Job) -> list[tuple[int, int]]:
-                return [(b.start, b.start + b.length) for b in job.items]
+                return [(start, start + rows) for start, rows, _ in job.items]
 
             failure = with_note(failure, committed_note(states, ranges))
         raise failure
