@@ -157,8 +157,8 @@ def test_parallel_failure_reports_ranges_and_atomic_commits_nothing(
     done = cli("load", str(src), "--table", cli_table, "--jobs", "3")
     assert done.returncode == 1
     assert b"line 2501" in done.stderr
-    # the failing job stops the others: every open COPY ends with CopyFail
-    assert b"(committed: nothing; the other jobs were stopped)" in done.stderr
+    # the failing job stops the others: every job's transaction rolls back
+    assert b"(nothing committed: every job rolled back; run it again)" in done.stderr
     assert conn.execute("SELECT count(*) FROM cli_t").rows == [("0",)]
 
 

@@ -83,11 +83,14 @@ def test_atomic_failure_leaves_the_table_unchanged(
     assert conn.execute("SELECT 1").rows == [("1",)]
 
 
-def test_failure_without_atomic_says_what_committed(
-    conn: pcf.Connection, impl: Any, table: str
+@pytest.mark.parametrize("bad_at", [100, ROWS - 2])
+def test_failure_without_atomic_commits_nothing(
+    conn: pcf.Connection, impl: Any, table: str, bad_at: int
 ) -> None:
-    with pytest.raises(EncodeError, match="rows committed by the jobs that finished"):
-        conn.copy_arrow(table, _data(bad_at=100), jobs=2)
+    # a failure at the last rows too: the jobs that had ended roll back
+    with pytest.raises(EncodeError, match="nothing committed: every job rolled back"):
+        conn.copy_arrow(table, _data(bad_at=bad_at), jobs=3)
+    assert _stats(conn, table)[0] == "0"
     assert _staging(conn) == []
 
 

@@ -50,6 +50,7 @@ from ..catalog.queries import (
 from ..connection import Connection, connect
 from ..errors import DatabaseError, Error, InterfaceError
 from ..parallel.jobs import Job, Stopped, fan_out
+from ..parallel.load import NOTHING_COMMITTED
 from ..parallel.read import partition_predicates
 from ..parallel.text import Chunk, row_chunks
 from ..protocol.statement import one_statement
@@ -678,7 +679,7 @@ def _load_parallel(args: argparse.Namespace) -> int:
                     with contextlib.suppress(Error):
                         admin.execute(f"DROP TABLE IF EXISTS {quote_ident(staging)}")
     if failed:
-        raise CliError(f"{failed[0].value}{_committed(states)}")
+        raise CliError(f"{failed[0].value}{NOTHING_COMMITTED}")
     _report(
         args,
         f"loaded {rows:,} rows into {args.table} with {len(states)} jobs",
@@ -686,18 +687,6 @@ def _load_parallel(args: argparse.Namespace) -> int:
         started,
     )
     return 0
-
-
-def _committed(states: list[Job]) -> str:
-    """`` (committed: lines 2-5001, ...; the other jobs were stopped)``."""
-    done = sorted(
-        (c.first_line + 1, c.first_line + c.lines)
-        for j in states
-        if j.done
-        for c in j.items
-    )
-    shown = ", ".join(f"lines {a}-{b}" for a, b in done if b >= a)
-    return f" (committed: {shown or 'nothing'}; the other jobs were stopped)"
 
 
 def _run_load_jobs(
@@ -732,6 +721,7 @@ def _run_load_jobs(
         copied = 0
         sql = f"COPY {target} FROM STDIN {_options_sql(conn, args, None)}"
         try:
+            conn.execute("BEGIN")  # committed once every job's COPY has ended
             with conn.copy_in(sql) as cp:
                 for chunk in feed:
                     spans.append((copied, chunk.first_line, chunk.lines))
@@ -749,9 +739,12 @@ def _run_load_jobs(
         with _progress(args, size, "load") as advance:
             chunks = row_chunks(stream, quote, head, first_line)
             states = fan_out(chunks, args.jobs, lambda i, f: work(i, f, advance))
+        if not any(_failed(j) for j in states):
+            for conn in sessions:
+                conn.execute("COMMIT")
     except (KeyboardInterrupt, Interrupted) as exc:
         status = exc.status if isinstance(exc, Interrupted) else 130
-        raise Interrupted(status, "nothing (every job's COPY was ended)") from exc
+        raise Interrupted(status, "nothing (every job rolled back)") from exc
     finally:
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, previous)

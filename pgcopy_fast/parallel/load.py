@@ -6,13 +6,15 @@ connection and its own COPY.  The first failure, or an interrupt of the
 caller (Ctrl-C), stops every job: each open COPY ends with CopyFail, so
 what it had sent is not committed.
 
-Without ``atomic`` each job's COPY commits when it ends, so a failure
-leaves the jobs that had finished committed; the error says which row
-ranges those were.  With ``atomic`` every job loads a staging table of its
-own (``pgcopy_fast_stage_*``, unlogged), and one final transaction on the
-caller's connection moves all of them into the target and drops them:
-nothing is committed unless everything is, and every failure path drops
-the staging tables.
+Each job's COPY runs in a transaction that commits only once every job's
+COPY has ended, so a failure or an interrupt before that rolls all of them
+back: nothing is committed, and running the load again is its resume, with
+no row twice.  Without ``atomic`` the N commits at the end are N
+transactions (a crash between them would keep some); with ``atomic`` every
+job loads a staging table of its own (``pgcopy_fast_stage_*``, unlogged)
+and one final transaction on the caller's connection moves all of them
+into the target and drops them, and every failure path drops the staging
+tables.
 """
 
 from __future__ import annotations
@@ -29,22 +31,8 @@ from ..options import CodecOptions
 from ..protocol.events import TransactionStatus
 from .jobs import Job, fan_out, first_failure
 
-
-def _merged(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    out: list[tuple[int, int]] = []
-    for start, end in sorted(ranges):
-        if out and out[-1][1] == start:
-            out[-1] = (out[-1][0], end)
-        else:
-            out.append((start, end))
-    return out
-
-
-def committed_note(states: list[Job], ranges: Any) -> str:
-    """`` (rows committed by the jobs that finished: 0-5999)`` for an error."""
-    done = _merged([r for job in states if job.done for r in ranges(job)])
-    shown = ", ".join(f"{a}-{b - 1}" for a, b in done) or "none"
-    return f" (rows committed by the jobs that finished: {shown})"
+#: What a failed or interrupted load says it left behind.
+NOTHING_COMMITTED = " (nothing committed: every job rolled back; run it again)"
 
 
 def with_note(error: BaseException, note: str) -> BaseException:
@@ -223,25 +211,23 @@ def _run_jobs(
     siblings = [conn._sibling() for _ in range(jobs)]
 
     def work(index: int, feed: Iterator[tuple[int, int, Any]]) -> int:
+        # each job's COPY stays in a transaction until every job's has ended
         into = staging[index] if staging else target
+        siblings[index].execute("BEGIN")
         return load(siblings[index], into, (payload for _, _, payload in feed))
 
     try:
         states = fan_out(parts, jobs, work)
+        failure = first_failure(states)
+        if failure is None:
+            for sibling in siblings:
+                sibling.execute("COMMIT")
     finally:
         for sibling in siblings:
-            sibling.close()
-    failure = first_failure(states)
+            sibling.close()  # an open transaction rolls back
     if failure is not None:
         if renumber:
-            failure = _renumbered(
-                failure, next(j for j in states if j.error is failure)
-            )
-        if not staging:
-
-            def ranges(job: Job) -> list[tuple[int, int]]:
-                return [(start, start + rows) for start, rows, _ in job.items]
-
-            failure = with_note(failure, committed_note(states, ranges))
-        raise failure
+            job = next(j for j in states if j.error is failure)
+            failure = _renumbered(failure, job)
+        raise with_note(failure, NOTHING_COMMITTED)
     return sum(job.value for job in states)
