@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -55,7 +56,13 @@ def test_load_and_dump_csv_with_header_round_trip(
     src.write_bytes(CSV)
     done = cli("load", str(src), "--table", cli_table, "--header")
     assert done.returncode == 0, done.stderr
-    assert done.stderr == b""  # quiet in a pipe
+    # one summary line, in a pipe too; -q leaves it out
+    assert re.fullmatch(
+        rb"pgcopy-fast: loaded 3 rows into cli_t in [0-9.]+ s.*\n", done.stderr
+    )
+    conn.execute("TRUNCATE cli_t")
+    quiet = cli("load", str(src), "--table", cli_table, "--header", "-q")
+    assert quiet.returncode == 0 and quiet.stderr == b""
     assert conn.execute("SELECT count(*) FROM cli_t").rows == [("3",)]
     out = tmp_path / "out.csv"
     done = cli(
@@ -655,3 +662,83 @@ def test_dump_jobs_one_file_or_parts(
     assert done.returncode == 0, done.stderr
     assert sorted(map(int, done.stdout.splitlines())) == list(range(3, 30001, 3))
     assert not list(tmp_path.glob(".pgcopy_fast-dump-*"))
+
+
+def test_parquet_arrow_and_ndjson_load_create_truncate_and_dump(
+    cli, tmp_path: Path, conn
+) -> None:
+    pa = require("pyarrow")
+    pq = require("pyarrow.parquet")
+    table = pa.table(
+        {
+            "id": pa.array(range(5000), pa.int64()),
+            "name": [f"n{i}" for i in range(5000)],
+            "amount": pa.array([None] + [i / 4 for i in range(4999)], pa.float64()),
+            "tags": [["a", "b"]] * 5000,
+        }
+    )
+    pq.write_table(table, tmp_path / "t.parquet", row_group_size=1000)
+    with pa.OSFile(str(tmp_path / "t.arrow"), "wb") as sink:
+        with pa.ipc.new_file(sink, table.schema) as writer:
+            writer.write_table(table, max_chunksize=700)
+    (tmp_path / "t.ndjson").write_bytes(
+        b"".join(b'{"id": %d, "name": "j%d"}\n' % (i, i) for i in range(300))
+    )
+    conn.execute("DROP TABLE IF EXISTS pq_t")
+    dry = cli(
+        "load", str(tmp_path / "t.parquet"), "-t", "pq_t", "--create", "--dry-run"
+    )
+    assert dry.returncode == 0, dry.stderr
+    assert b"CREATE TABLE" in dry.stdout and b'"tags" text[]' in dry.stdout
+    done = cli("load", str(tmp_path / "t.parquet"), "-t", "pq_t", "--create")
+    assert done.returncode == 0, done.stderr
+    kinds = conn.execute(
+        "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+        "WHERE attrelid = 'pq_t'::regclass AND attnum > 0 ORDER BY attnum"
+    ).rows
+    assert kinds == [
+        ("id", "bigint"),
+        ("name", "text"),
+        ("amount", "double precision"),
+        ("tags", "text[]"),
+    ]
+    done = cli("load", str(tmp_path / "t.arrow"), "-t", "pq_t", "--truncate", "-j", "2")
+    assert done.returncode == 0, done.stderr
+    assert conn.execute("SELECT count(*), sum(id) FROM pq_t").rows == [
+        ("5000", "12497500")
+    ]
+    done = cli("load", str(tmp_path / "t.ndjson"), "-t", "pq_t", "--truncate")
+    assert done.returncode == 0, done.stderr
+    assert conn.execute("SELECT count(*), max(name) FROM pq_t").rows == [("300", "j99")]
+    for ext in ("parquet", "arrow", "ndjson"):
+        out = tmp_path / f"out.{ext}"
+        done = cli("dump", "-t", "pq_t", "-o", str(out))
+        assert done.returncode == 0, done.stderr
+    assert pq.read_table(tmp_path / "out.parquet").num_rows == 300
+    assert len((tmp_path / "out.ndjson").read_bytes().splitlines()) == 300
+    conn.execute("DROP TABLE pq_t")
+
+
+@pytest.mark.kernel_free
+def test_scratch_server_start_status_stop(tmp_path: Path) -> None:
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path)}
+
+    def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, "-m", "pgcopy_fast", *args]
+        return subprocess.run(
+            argv, capture_output=True, text=True, env=env, timeout=120
+        )
+
+    started = run_cli("server", "start")
+    assert started.returncode == 0, started.stderr
+    uri = started.stdout.strip()
+    assert uri.startswith("postgresql://postgres@127.0.0.1:")
+    try:
+        assert run_cli("server", "status").stdout.strip() == uri
+        assert run_cli("server", "start").stdout.strip() == uri  # the same one
+        with pcf.connect(uri) as c:
+            assert c.execute("SELECT 1").rows == [("1",)]
+    finally:
+        stopped = run_cli("server", "stop")
+    assert stopped.returncode == 0, stopped.stderr
+    assert run_cli("server", "status").returncode == 1

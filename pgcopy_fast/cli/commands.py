@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import difflib
+import glob
 import gzip
 import os
 import re
@@ -55,6 +56,7 @@ from ..parallel.read import partition_predicates
 from ..parallel.text import Chunk, row_chunks
 from ..protocol.statement import one_statement
 from ..tempserver import ServerNotFound, TempServer
+from . import files
 
 __all__ = ["main"]
 
@@ -576,6 +578,14 @@ def _header_option(conn: Connection) -> str | None:
 
 def cmd_load(args: argparse.Namespace) -> int:
     """``load``: stream a file into a table."""
+    args.format = files.format_of(args.file, args.format)
+    if args.format in files.COLUMNAR:
+        return _load_columnar(args)
+    if args.create or args.dry_run:
+        raise CliError("--create reads a Parquet, Arrow or NDJSON file's schema")
+    if args.truncate:
+        with _connection(args) as conn:
+            conn.execute(f"TRUNCATE {quote_table(*parse_table(args.table))}")
     if args.format == "binary" and (
         args.delimiter or args.null or args.quote or args.header
     ):
@@ -622,10 +632,65 @@ def cmd_load(args: argparse.Namespace) -> int:
     return 0
 
 
+def _input_paths(pattern: str) -> list[str]:
+    # one file, or every file a glob matches (sorted: a stable order)
+    if any(c in pattern for c in "*?["):
+        found = sorted(glob.glob(pattern))
+        if not found:
+            raise CliError(f"{pattern}: no file matches")
+        return found
+    if not os.path.exists(pattern):
+        raise CliError(f"{pattern}: No such file or directory")
+    return [pattern]
+
+
+def _load_columnar(args: argparse.Namespace) -> int:
+    # Parquet / Arrow / NDJSON through copy_arrow: row groups and batches
+    # stream, and --jobs spreads them over connections (copy_arrow(jobs=))
+    if args.file == "-":
+        raise CliError(f"{args.format} input is read from a file, not stdin")
+    paths = _input_paths(args.file)
+    started = time.perf_counter()
+    try:
+        readers = [files.open_reader(path, args.format) for path in paths]
+    except (OSError, ValueError, ImportError) as exc:
+        raise CliError(f"{args.file}: {_first_line(exc)}") from exc
+    if args.create:
+        try:
+            create = files.create_sql(args.table, readers[0].schema)
+        except ValueError as exc:
+            raise CliError(f"--create: {exc}") from exc
+        if args.dry_run:
+            print(create + ";")
+            return 0
+    with _connection(args) as conn:
+        columns = _columns(args) if args.columns else None
+        rows = 0
+        try:
+            if args.create:
+                conn.execute(create)
+            if args.truncate:
+                conn.execute(f"TRUNCATE {quote_table(*parse_table(args.table))}")
+            for path, reader in zip(paths, readers, strict=True):
+                current = path
+                rows += conn.copy_arrow(
+                    args.table, reader, columns, jobs=args.jobs, atomic=args.atomic
+                )
+        except (Error, InterfaceError) as exc:
+            raise CliError(f"{current if rows or len(paths) > 1 else args.file}: "
+                           f"{_first_line(exc)}") from exc  # fmt: skip
+    where = f" from {len(paths)} files" if len(paths) > 1 else ""
+    _report(args, f"loaded {rows:,} rows into {args.table}{where}", rows, started)
+    return 0
+
+
 def _report(args: argparse.Namespace, what: str, rows: int, started: float) -> None:
+    # one summary line after every command, in a pipe too (cron and Airflow
+    # logs get the row count), unless -q
     seconds = time.perf_counter() - started
     rate = f", {rows / seconds:,.0f} rows/s" if seconds > 0 and rows > 0 else ""
-    _say(args, f"{what} in {seconds:.2f} s{rate}")
+    if not getattr(args, "quiet", False):
+        print(f"pgcopy-fast: {what} in {seconds:.2f} s{rate}", file=sys.stderr)
 
 
 class Interrupted(BaseException):
@@ -834,6 +899,9 @@ def cmd_dump(args: argparse.Namespace) -> int:
     """``dump``: stream a table or a query's rows out."""
     if bool(args.table) == bool(args.query):
         raise CliError("give either --table or --query")
+    args.format = files.format_of(args.output, args.format)
+    if args.format in files.COLUMNAR:
+        return _dump_columnar(args)
     if args.format == "binary" and (
         args.delimiter or args.null or args.quote or args.header
     ):
@@ -871,6 +939,26 @@ def cmd_dump(args: argparse.Namespace) -> int:
                 with contextlib.suppress(BrokenPipeError):
                     out.flush()
     _report(args, f"dumped {cp.rowcount:,} rows", cp.rowcount, started)
+    return 0
+
+
+def _dump_columnar(args: argparse.Namespace) -> int:
+    if args.output in (None, "-"):
+        raise CliError(f"{args.format} output goes to a file: give --output")
+    source = args.table or args.query
+    started = time.perf_counter()
+    with _connection(args) as conn:
+        try:
+            stream = conn.copy_arrow_out(
+                source, _columns(args) if args.columns and args.table else None,
+                jobs=args.jobs, partition_on=args.partition_on,
+            )  # fmt: skip
+            rows = files.write_stream(args.output, args.format, stream)
+        except (Error, InterfaceError) as exc:
+            raise CliError(f"dump: {_first_line(exc)}") from exc
+        except OSError as exc:
+            raise CliError(f"{args.output}: {exc.strerror or exc}") from exc
+    _report(args, f"dumped {rows:,} rows to {args.output}", rows, started)
     return 0
 
 
@@ -1013,9 +1101,10 @@ def _format_args(parser: argparse.ArgumentParser, header_help: str) -> None:
     group = parser.add_argument_group("format")
     group.add_argument(
         "--format",
-        choices=["csv", "text", "binary"],
-        default="csv",
-        help="COPY format (default: csv)",
+        choices=["csv", "text", "binary", "parquet", "arrow", "ndjson"],
+        default=None,
+        help="csv, text or binary COPY, or a Parquet, Arrow IPC (Feather) or "
+        "NDJSON file (default: by the file's extension, else csv)",
     )
     group.add_argument("--header", action="store_true", help=header_help)
     group.add_argument(
@@ -1054,6 +1143,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--atomic",
         action="store_true",
         help="with --jobs: load through a staging table, commit once",
+    )
+    load.add_argument(
+        "--create",
+        action="store_true",
+        help="create the table from a Parquet, Arrow or NDJSON file's schema",
+    )
+    load.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="with --create: print the CREATE TABLE and load nothing",
+    )
+    load.add_argument(
+        "--truncate", action="store_true", help="empty the table before loading"
     )
     _format_args(
         load,
@@ -1109,6 +1211,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_arguments(bench_parser)
     bench_parser.set_defaults(func=cmd_bench, quiet=False)
+
+    from . import server
+
+    server.add_parser(sub)
 
     version = sub.add_parser("version", help="print the version and implementation")
     version.set_defaults(func=cmd_version, quiet=False)

@@ -1,0 +1,184 @@
+"""The CLI's columnar files: Parquet, Arrow IPC (Feather) and NDJSON, in and out.
+
+They go through the columnar path (``copy_arrow`` / ``copy_arrow_out``):
+a Parquet file streams by row groups, an IPC file by record batches, so
+memory stays at a batch whatever the file's size.  ``create_sql`` writes a
+``CREATE TABLE`` from a file's Arrow schema, for ``load --create``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+from collections.abc import Iterator
+from typing import Any
+
+from ..catalog.queries import parse_table, quote_ident, quote_table
+
+#: Extensions of the columnar formats (a ``.gz`` / ``.zst`` after NDJSON's).
+EXTENSIONS = {
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".arrow": "arrow",
+    ".feather": "arrow",
+    ".ipc": "arrow",
+    ".ndjson": "ndjson",
+    ".jsonl": "ndjson",
+}
+COLUMNAR = frozenset(EXTENSIONS.values())
+
+
+def format_of(path: str | None, given: str | None) -> str:
+    """The format a file is read or written in: ``given``, else by extension."""
+    if given:
+        return given
+    if not path or path == "-":
+        return "csv"
+    name = path.lower()
+    for packed in (".gz", ".zst", ".zstd"):
+        if name.endswith(packed):
+            name = name[: -len(packed)]
+    return EXTENSIONS.get(os.path.splitext(name)[1], "csv")
+
+
+def _pyarrow() -> Any:
+    try:
+        import pyarrow
+    except ImportError:
+        raise ImportError(
+            "Parquet, Arrow and NDJSON files need pyarrow (pip install "
+            "'pgcopy_fast[arrow]')"
+        ) from None
+    return pyarrow
+
+
+def open_reader(path: str, fmt: str) -> Any:
+    """A ``pyarrow.RecordBatchReader`` over the file, read lazily."""
+    pa = _pyarrow()
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        source = pq.ParquetFile(path)
+        return pa.RecordBatchReader.from_batches(
+            source.schema_arrow, source.iter_batches(batch_size=65536)
+        )
+    if fmt == "arrow":
+        try:
+            return _file_batches(pa, path)
+        except pa.ArrowInvalid:
+            return pa.ipc.open_stream(pa.memory_map(path))  # the streaming IPC form
+    import pyarrow.json as pj
+
+    raw: Any = open(path, "rb")
+    if path.endswith(".gz"):
+        raw = gzip.GzipFile(fileobj=raw)
+    elif path.endswith((".zst", ".zstd")):
+        import zstandard
+
+        raw = zstandard.ZstdDecompressor().stream_reader(raw)
+    if hasattr(pj, "open_json"):  # pyarrow 18+: read as it goes
+        return pj.open_json(raw)
+    return pa.Table.to_reader(pj.read_json(raw))
+
+
+def _file_batches(pa: Any, path: str) -> Any:
+    reader = pa.ipc.open_file(pa.memory_map(path))
+    batches = (reader.get_batch(i) for i in range(reader.num_record_batches))
+    return pa.RecordBatchReader.from_batches(reader.schema, batches)
+
+
+def write_stream(path: str, fmt: str, stream: Any) -> int:
+    """Write an Arrow stream (``copy_arrow_out``'s) to ``path``; the rows written."""
+    pa = _pyarrow()
+    rows = 0
+    batches: Iterator[Any] = iter(stream)
+    first = next(batches, None)
+    schema = first.schema if first is not None else stream.schema
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        with pq.ParquetWriter(path, schema) as writer:
+            for batch in _chain(first, batches):
+                writer.write_batch(batch)
+                rows += batch.num_rows
+        return rows
+    if fmt == "arrow":
+        with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
+            for batch in _chain(first, batches):
+                writer.write_batch(batch)
+                rows += batch.num_rows
+        return rows
+    import orjson
+
+    out: Any = gzip.open(path, "wb") if path.endswith(".gz") else open(path, "wb")
+    with out:
+        for batch in _chain(first, batches):
+            for row in batch.to_pylist():
+                out.write(orjson.dumps(row, default=str) + b"\n")
+            rows += batch.num_rows
+    return rows
+
+
+def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
+    if first is not None:
+        yield first
+        yield from rest
+
+
+def _pg_type(t: Any) -> str:
+    pa = _pyarrow()
+    types = pa.types
+    if isinstance(t, pa.ExtensionType):
+        name = t.extension_name
+        if name == "arrow.uuid":
+            return "uuid"
+        if name == "arrow.json":
+            return "jsonb"
+        t = t.storage_type
+    if types.is_dictionary(t):
+        t = t.value_type
+    simple = [
+        (types.is_boolean, "boolean"),
+        (types.is_int8, "smallint"),
+        (types.is_int16, "smallint"),
+        (types.is_uint8, "smallint"),
+        (types.is_int32, "integer"),
+        (types.is_uint16, "integer"),
+        (types.is_int64, "bigint"),
+        (types.is_uint32, "bigint"),
+        (types.is_uint64, "numeric(20,0)"),
+        (types.is_float16, "real"),
+        (types.is_float32, "real"),
+        (types.is_float64, "double precision"),
+        (types.is_date, "date"),
+        (types.is_time, "time"),
+        (types.is_duration, "interval"),
+        (types.is_interval, "interval"),
+    ]
+    for test, name in simple:
+        if test(t):
+            return name
+    if types.is_string(t) or types.is_large_string(t) or types.is_string_view(t):
+        return "text"
+    if types.is_fixed_size_binary(t) and t.byte_width == 16:
+        return "bytea"
+    if types.is_binary(t) or types.is_large_binary(t) or types.is_fixed_size_binary(t):
+        return "bytea"
+    if types.is_timestamp(t):
+        return "timestamptz" if t.tz else "timestamp"
+    if types.is_decimal(t):
+        return f"numeric({t.precision},{t.scale})" if t.scale >= 0 else "numeric"
+    if types.is_list(t) or types.is_large_list(t):
+        return _pg_type(t.value_type) + "[]"
+    raise ValueError(f"no PostgreSQL type for an Arrow {t} column")
+
+
+def create_sql(table: str, schema: Any) -> str:
+    """``CREATE TABLE`` of the columns of an Arrow schema, in its order.
+
+    Raises:
+        ValueError: a column type with no PostgreSQL counterpart.
+    """
+    name = quote_table(*parse_table(table))
+    cols = ",\n".join(f"    {quote_ident(f.name)} {_pg_type(f.type)}" for f in schema)
+    return f"CREATE TABLE {name} (\n{cols}\n)"
