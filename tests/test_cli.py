@@ -742,3 +742,41 @@ def test_scratch_server_start_status_stop(tmp_path: Path) -> None:
         stopped = run_cli("server", "stop")
     assert stopped.returncode == 0, stopped.stderr
     assert run_cli("server", "status").returncode == 1
+
+
+def test_upsert_encoding_force_null_before_after_and_the_column_in_errors(
+    cli, tmp_path: Path, cli_table: str, conn
+) -> None:
+    conn.execute("INSERT INTO cli_t VALUES (1, 'old', 'keep'), (2, 'old', 'keep')")
+    src = tmp_path / "up.csv"
+    src.write_bytes("2,neu,n2\n3,trois,n3\n".encode())
+    done = cli("load", str(src), "-t", cli_table, "--upsert", "id")
+    assert done.returncode == 0, done.stderr
+    assert b"into cli_t" in done.stderr and b"pgcopy_fast_stage" not in done.stderr
+    assert conn.execute("SELECT id, name, note FROM cli_t ORDER BY id").rows == [
+        ("1", "old", "keep"),
+        ("2", "neu", "n2"),
+        ("3", "trois", "n3"),
+    ]
+    assert conn.execute(
+        "SELECT count(*) FROM pg_class WHERE relname LIKE 'pgcopy_fast_stage%'"
+    ).rows == [("0",)]
+    latin = tmp_path / "latin1.csv"
+    latin.write_bytes('4,caf\xe9,""\n'.encode("latin-1"))
+    done = cli(
+        "load", str(latin), "-t", cli_table, "--encoding", "LATIN1",
+        "--force-null", "note",
+        "--before", "CREATE TEMP TABLE IF NOT EXISTS x (a int)",
+        "--after", "UPDATE cli_t SET note = 'after' WHERE id = 3",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert conn.execute(
+        "SELECT name, note FROM cli_t WHERE id IN (3, 4) ORDER BY id"
+    ).rows == [
+        ("trois", "after"),
+        ("café", None),
+    ]
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b"5,a,b\nsix,b,c\n")
+    err = one_error_line(cli("load", str(bad), "-t", cli_table))
+    assert err.startswith(f"{bad}: line 2: column id: invalid input syntax"), err

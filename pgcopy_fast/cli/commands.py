@@ -63,6 +63,7 @@ __all__ = ["main"]
 #: Bytes read from the input per write: a COPY batch's worth.
 CHUNK = 256 * 1024
 _LINE = re.compile(r"\bline (\d+)")
+_COLUMN = re.compile(r"\bline \d+, column ([^:,]+)")
 
 
 class CliError(Exception):
@@ -190,10 +191,17 @@ def _options_sql(
     parts = [f"FORMAT {args.format}"]
     if header:
         parts.append("HEADER" if header is True else f"HEADER {header}")
-    for name in ("delimiter", "null", "quote"):
+    for name in ("delimiter", "null", "quote", "escape", "encoding"):
         value = getattr(args, name, None)
         if value is not None:
             parts.append(f"{name.upper()} {sql_literal(conn, value)}")
+    for name in ("force_null", "force_not_null"):
+        value = getattr(args, name, None)
+        if value:
+            cols = ", ".join(
+                quote_ident(c.strip()) for c in value.split(",") if c.strip()
+            )
+            parts.append(f"{name.upper()} ({cols})")
     return "(" + ", ".join(parts) + ")"
 
 
@@ -221,13 +229,18 @@ def _columns(args: argparse.Namespace) -> list[str]:
 
 
 def _describe_error(source: str, exc: BaseException, line_offset: int = 0) -> str:
-    """``FILE: line N: message`` from a server error's context."""
+    """``FILE: line N: column C: message`` from a server error's context.
+
+    As psql shows it: the line of the input and the column the server names.
+    """
     message = _first_line(exc)
     context = getattr(exc, "context", None) or ""
     match = _LINE.search(context)
+    column = _COLUMN.search(context)
+    where = f"column {column.group(1)}: " if column else ""
     if match:
-        return f"{source}: line {int(match.group(1)) + line_offset}: {message}"
-    return f"{source}: {message}"
+        return f"{source}: line {int(match.group(1)) + line_offset}: {where}{message}"
+    return f"{source}: {where}{message}"
 
 
 # -- the header line of a load ----------------------------------------------------
@@ -577,8 +590,75 @@ def _header_option(conn: Connection) -> str | None:
 
 
 def cmd_load(args: argparse.Namespace) -> int:
-    """``load``: stream a file into a table."""
+    """``load``: stream a file into a table, between ``--before`` and ``--after``."""
     args.format = files.format_of(args.file, args.format)
+    if args.before:
+        _run_sql(args, args.before, "--before")
+    status = _load_upsert(args) if args.upsert else _load(args)
+    if status == 0 and args.after:
+        _run_sql(args, args.after, "--after")
+    return status
+
+
+def _load_upsert(args: argparse.Namespace) -> int:
+    # The file goes into a staging table (any format, --jobs too); one
+    # transaction then inserts its rows, updating those whose key exists,
+    # and drops it.  A failure anywhere drops it and changes nothing.
+    keys = [k.strip() for k in args.upsert.split(",") if k.strip()]
+    target = quote_table(*parse_table(args.table))
+    staging = f"pgcopy_fast_stage_{uuid.uuid4().hex[:12]}"
+    with _connection(args) as conn:
+        try:
+            conn.execute(
+                f"CREATE UNLOGGED TABLE {quote_ident(staging)} "
+                f"(LIKE {target} INCLUDING DEFAULTS)"
+            )
+        except Error as exc:
+            raise CliError(f"--upsert: {_first_line(exc)}") from exc
+        try:
+            table, args.table = args.table, staging
+            args.shown_table = table  # the summary names the user's table
+            try:
+                status = _load(args)
+            finally:
+                args.table = table
+            schema, name = parse_table(table)
+            columns = _columns(args) if args.columns else None
+            if columns is None:
+                columns = [c.name for c in column_types(conn, schema, name, None)]
+            cols = ", ".join(quote_ident(c) for c in columns)
+            updates = ", ".join(
+                f"{quote_ident(c)} = EXCLUDED.{quote_ident(c)}"
+                for c in columns
+                if c not in keys
+            )
+            action = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
+            on = ", ".join(quote_ident(k) for k in keys)
+            result = conn.execute(
+                f"BEGIN; INSERT INTO {target} ({cols}) SELECT {cols} FROM "
+                f"{quote_ident(staging)} ON CONFLICT ({on}) {action}; "
+                f"DROP TABLE {quote_ident(staging)}; COMMIT"
+            )
+            del result
+            return status
+        except DatabaseError as exc:
+            with contextlib.suppress(Error):
+                conn.execute("ROLLBACK")
+            raise CliError(f"--upsert: {_first_line(exc)}") from exc
+        finally:
+            with contextlib.suppress(Error):
+                conn.execute(f"DROP TABLE IF EXISTS {quote_ident(staging)}")
+
+
+def _run_sql(args: argparse.Namespace, sql: str, what: str) -> None:
+    with _connection(args) as conn:
+        try:
+            conn.execute(sql)
+        except Error as exc:
+            raise CliError(f"{what}: {_first_line(exc)}") from exc
+
+
+def _load(args: argparse.Namespace) -> int:
     if args.format in files.COLUMNAR:
         return _load_columnar(args)
     if args.create or args.dry_run:
@@ -689,6 +769,9 @@ def _report(args: argparse.Namespace, what: str, rows: int, started: float) -> N
     # logs get the row count), unless -q
     seconds = time.perf_counter() - started
     rate = f", {rows / seconds:,.0f} rows/s" if seconds > 0 and rows > 0 else ""
+    shown = getattr(args, "shown_table", None)
+    if shown:
+        what = what.replace(args.table, shown)
     if not getattr(args, "quiet", False):
         print(f"pgcopy-fast: {what} in {seconds:.2f} s{rate}", file=sys.stderr)
 
@@ -1112,6 +1195,11 @@ def _format_args(parser: argparse.ArgumentParser, header_help: str) -> None:
     )
     group.add_argument("--null", help="the string that means NULL")
     group.add_argument("--quote", help='CSV quote character (default: ")')
+    group.add_argument("--escape", help="CSV escape character (default: the quote)")
+    group.add_argument(
+        "--encoding",
+        help="the file's encoding (LATIN1, WIN1252 ...); the server converts it",
+    )
     group.add_argument("--columns", help="comma-separated column names (exact names)")
 
 
@@ -1157,6 +1245,20 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument(
         "--truncate", action="store_true", help="empty the table before loading"
     )
+    load.add_argument(
+        "--force-null", help="CSV: these columns' quoted empty strings are NULL too"
+    )
+    load.add_argument(
+        "--force-not-null", help="CSV: these columns' empty values are '' not NULL"
+    )
+    load.add_argument(
+        "--upsert",
+        metavar="KEY[,KEY]",
+        help="insert the rows, updating those whose KEY exists (through a "
+        "staging table, one transaction)",
+    )
+    load.add_argument("--before", help="SQL to run before the load")
+    load.add_argument("--after", help="SQL to run after a successful load")
     _format_args(
         load,
         "the first line names the file's columns (exact names): each value "
