@@ -749,7 +749,7 @@ def test_upsert_encoding_force_null_before_after_and_the_column_in_errors(
 ) -> None:
     conn.execute("INSERT INTO cli_t VALUES (1, 'old', 'keep'), (2, 'old', 'keep')")
     src = tmp_path / "up.csv"
-    src.write_bytes("2,neu,n2\n3,trois,n3\n".encode())
+    src.write_bytes(b"2,neu,n2\n3,trois,n3\n")
     done = cli("load", str(src), "-t", cli_table, "--upsert", "id")
     assert done.returncode == 0, done.stderr
     assert b"into cli_t" in done.stderr and b"pgcopy_fast_stage" not in done.stderr
