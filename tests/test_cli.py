@@ -784,3 +784,44 @@ def test_upsert_encoding_force_null_before_after_and_the_column_in_errors(
     bad.write_bytes(b"5,a,b\nsix,b,c\n")
     err = one_error_line(cli("load", str(bad), "-t", cli_table))
     assert err.startswith(f"{bad}: line 2: column id: invalid input syntax"), err
+
+
+def test_on_error_skip_sets_bad_rows_aside(
+    cli, tmp_path: Path, cli_table: str, conn
+) -> None:
+    n = 30000
+    bad = {7, 4999, 5000, 12345, 29999}
+    rows = []
+    for i in range(n):
+        if i in bad:
+            rows.append(b'x%d,"bad\nrow",z\n' % i)  # a quoted newline in a bad row
+        else:
+            rows.append(b'%d,"n\n%d",x\n' % (i, i))
+    src = tmp_path / "scattered.csv"
+    src.write_bytes(b"".join(rows))
+    rejects = tmp_path / "rejects.txt"
+    args = [
+        "load",
+        str(src),
+        "-t",
+        cli_table,
+        "--on-error",
+        "skip",
+        "--rejects",
+        str(rejects),
+    ]
+    done = cli(*args)
+    assert done.returncode == 0, done.stderr
+    assert b"rejected 5" in done.stderr
+    loaded = int(conn.execute("SELECT count(*) FROM cli_t").rows[0][0])
+    assert loaded + len(bad) == n
+    report = rejects.read_bytes().decode()
+    # each reject: its line in the file (two physical lines per row) and the message
+    for i in sorted(bad):
+        assert f"line {2 * i + 1}: invalid input syntax for type integer" in report
+        assert f'x{i},"bad\nrow",z\n' in report
+    conn.execute("TRUNCATE cli_t")
+    done = cli(*args, "--max-errors", "3")
+    assert done.returncode == 1 and b"more than 3 bad rows" in done.stderr
+    assert b"nothing committed" in done.stderr
+    assert conn.execute("SELECT count(*) FROM cli_t").rows == [("0",)]

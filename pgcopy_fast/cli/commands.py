@@ -56,7 +56,7 @@ from ..parallel.read import partition_predicates
 from ..parallel.text import Chunk, row_chunks
 from ..protocol.statement import one_statement
 from ..tempserver import ServerNotFound, TempServer
-from . import files
+from . import files, rejects
 
 __all__ = ["main"]
 
@@ -650,6 +650,46 @@ def _load_upsert(args: argparse.Namespace) -> int:
                 conn.execute(f"DROP TABLE IF EXISTS {quote_ident(staging)}")
 
 
+def _load_skipping(args: argparse.Namespace) -> int:
+    # --on-error skip: one transaction, chunks under savepoints, bad rows to
+    # --rejects with the server's message (cli/rejects.py)
+    if args.format == "binary":
+        raise CliError("--on-error skip reads text or CSV rows")
+    stream, _ = _open_input(args.file)
+    source = "stdin" if args.file == "-" else args.file
+    quote = (args.quote or '"').encode() if args.format == "csv" else b""
+    started = time.perf_counter()
+    out = open(args.rejects, "wb") if args.rejects else None
+    try:
+        with stream, _connection(args) as conn:
+            head, first_line, columns = b"", 0, None
+            if args.header:
+                head, header = _read_header(stream, args, source)
+                if header is not None:
+                    columns = _check_header(conn, args, header, source)
+                    head, first_line = head[header.end :], 1
+            target = _target(args, columns=columns)
+            sql = f"COPY {target} FROM STDIN {_options_sql(conn, args, None)}"
+            chunks = row_chunks(stream, quote, head, first_line, size=1 << 20)
+            try:
+                loaded, rejected = rejects.load_skipping(
+                    conn, sql, chunks, quote, args.max_errors, out, _first_line
+                )
+            except rejects.TooManyErrors as exc:
+                raise CliError(f"{source}: {exc} (nothing committed)") from exc
+    finally:
+        if out is not None:
+            out.close()
+    where = f" ({args.rejects})" if args.rejects else ""
+    _report(
+        args,
+        f"loaded {loaded:,} rows into {args.table}, rejected {rejected:,}{where}",
+        loaded,
+        started,
+    )
+    return 0
+
+
 def _run_sql(args: argparse.Namespace, sql: str, what: str) -> None:
     with _connection(args) as conn:
         try:
@@ -672,6 +712,8 @@ def _load(args: argparse.Namespace) -> int:
         raise CliError(
             "--delimiter, --null, --quote and --header do not apply to binary"
         )
+    if args.on_error == "skip":
+        return _load_skipping(args)
     if args.jobs > 1:
         return _load_parallel(args)
     stream, size = _open_input(args.file)
@@ -1256,6 +1298,25 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY[,KEY]",
         help="insert the rows, updating those whose KEY exists (through a "
         "staging table, one transaction)",
+    )
+    load.add_argument(
+        "--on-error",
+        choices=["stop", "skip"],
+        default="stop",
+        help="skip: load the good rows and set the bad ones aside (one "
+        "transaction; text or CSV)",
+    )
+    load.add_argument(
+        "--max-errors",
+        type=int,
+        default=1 << 62,
+        help="with --on-error skip: more bad rows than this load nothing",
+    )
+    load.add_argument(
+        "--rejects",
+        metavar="FILE",
+        help="with --on-error skip: each bad row, after a line with its line "
+        "number and the server's message",
     )
     load.add_argument("--before", help="SQL to run before the load")
     load.add_argument("--after", help="SQL to run after a successful load")
