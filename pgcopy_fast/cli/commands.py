@@ -163,8 +163,12 @@ def _open_output(path: str | None) -> IO[bytes]:
 
 @contextlib.contextmanager
 def _progress(args: argparse.Namespace, total: int | None, what: str) -> Iterator[Any]:
-    """A tqdm bar on an interactive stderr; otherwise a no-op callable."""
+    """``advance(data)``: counts bytes and rows (lines) for the summary line,
+    and moves a tqdm bar (bytes, with the rows beside) on an interactive stderr.
+    """
     bar = None
+    args.bytes_done = 0
+    args.lines_done = 0
     if sys.stderr.isatty() and not args.quiet:
         try:
             from tqdm import tqdm
@@ -174,8 +178,18 @@ def _progress(args: argparse.Namespace, total: int | None, what: str) -> Iterato
             )
         except ImportError:
             bar = None
+
+    def advance(data: bytes | int) -> None:
+        size = data if isinstance(data, int) else len(data)
+        args.bytes_done += size
+        if not isinstance(data, int):
+            args.lines_done += data.count(b"\n")
+        if bar is not None:
+            bar.set_postfix_str(f"{args.lines_done:,} rows", refresh=False)
+            bar.update(size)
+
     try:
-        yield (bar.update if bar is not None else (lambda n: None))
+        yield advance
     finally:
         if bar is not None:
             bar.close()
@@ -740,10 +754,10 @@ def _load(args: argparse.Namespace) -> int:
             with _progress(args, size, "load") as advance, conn.copy_in(sql) as cp:
                 if head:
                     cp.write(head)
-                    advance(len(head))
+                    advance(head)
                 while chunk := stream.read(CHUNK):
                     cp.write(chunk)
-                    advance(len(chunk))
+                    advance(chunk)
         except DatabaseError as exc:
             raise CliError(_describe_error(source, exc, line_offset)) from exc
         except OSError as exc:
@@ -811,6 +825,9 @@ def _report(args: argparse.Namespace, what: str, rows: int, started: float) -> N
     # logs get the row count), unless -q
     seconds = time.perf_counter() - started
     rate = f", {rows / seconds:,.0f} rows/s" if seconds > 0 and rows > 0 else ""
+    done = getattr(args, "bytes_done", 0)
+    if done:
+        rate = f", {done / 1e6:,.1f} MB{rate}"
     shown = getattr(args, "shown_table", None)
     if shown:
         what = what.replace(args.table, shown)
@@ -918,7 +935,7 @@ def _run_load_jobs(
                     copied += chunk.lines
                     cp.write(chunk.data)
                     with lock:
-                        advance(len(chunk.data))
+                        advance(chunk.data)
             return cp.rowcount
         except DatabaseError as exc:
             raise _JobError(_describe_error(source, exc, _offset(exc, spans))) from exc
@@ -1052,7 +1069,7 @@ def cmd_dump(args: argparse.Namespace) -> int:
                 for payloads in cp.read_batches():
                     data = b"".join(payloads)
                     out.write(data)
-                    advance(len(data))
+                    advance(data)
         except DatabaseError as exc:
             raise CliError(_describe_error("dump", exc)) from exc
         except BrokenPipeError:
