@@ -309,34 +309,17 @@ class AsyncConnection(BaseConnection):
                 rows, columns = record_rows(records, columns)
         else:
             rows, columns = record_rows(records, columns)
-        for _ in range(MAX_REPLANS):
-            key, plan = await arun_program(
-                self, plan_table_program(self, table, columns)
-            )
-            before: list[Result] = []
-            try:
-                cp = await self.copy_in(**plan.copy_in_args(threshold, options, before))
-            except DatabaseError:
-                forget(self, key)
-                if replannable(plan, self.transaction_status):
-                    continue  # a column the stale plan names was dropped
-                raise
-            if not plan.current(before):
-                # The table changed since it was planned: end this copy
-                # with no rows (nothing is sent, nothing fails) and re-plan.
-                forget(self, key)
-                await cp.write_rows(())
-                await cp.close()
-                continue
-            try:
-                async with cp:
-                    await cp.write_rows(rows)
-            except DatabaseError as exc:
-                if not isinstance(exc, EncodeError):
-                    forget(self, key)
-                raise
-            return cp.rowcount
-        raise InterfaceError(f"{table!r} kept changing while its copy was planned")
+        if True:  # ASYNC
+
+            async def write(cp: AsyncCopyIn, plan: CopyPlan) -> None:
+                await cp.write_rows(rows)
+
+        else:
+
+            def write(cp: AsyncCopyIn, plan: CopyPlan) -> None:
+                cp.write_rows(rows)
+
+        return await self._planned_copy(table, columns, options, threshold, write)
 
     async def copy_arrow(
         self,
@@ -393,34 +376,27 @@ class AsyncConnection(BaseConnection):
                 )
             else:
                 return copy_arrow_jobs(self, *args)
-        for _ in range(MAX_REPLANS):
-            key, plan = await arun_program(
-                self, plan_table_program(self, table, wanted)
-            )
+        writers: dict[int, Any] = {}
+
+        def prepare(plan: CopyPlan) -> None:
+            # every column planned (a bad pair refused) before the COPY starts
             writer = arrow_writer(plan, options, truncate)
             writer.plan(source.schema, source.objects)
-            before: list[Result] = []
-            try:
-                cp = await self.copy_in(**plan.copy_in_args(threshold, options, before))
-            except DatabaseError:
-                forget(self, key)
-                if replannable(plan, self.transaction_status):
-                    continue
-                raise
-            if not plan.current(before):
-                forget(self, key)
-                await cp.write_rows(())
-                await cp.close()
-                continue
-            try:
-                async with cp:
-                    await cp._write_arrow(writer, source.batches)
-            except DatabaseError as exc:
-                if not isinstance(exc, EncodeError):
-                    forget(self, key)
-                raise
-            return cp.rowcount
-        raise InterfaceError(f"{table!r} kept changing while its copy was planned")
+            writers[id(plan)] = writer
+
+        if True:  # ASYNC
+
+            async def write(cp: AsyncCopyIn, plan: CopyPlan) -> None:
+                await cp._write_arrow(writers[id(plan)], source.batches)
+
+        else:
+
+            def write(cp: AsyncCopyIn, plan: CopyPlan) -> None:
+                cp._write_arrow(writers[id(plan)], source.batches)
+
+        return await self._planned_copy(
+            table, wanted, options, threshold, write, prepare
+        )
 
     async def _sibling(self) -> AsyncConnection:
         """A new connection to this one's server, with the same parameters."""
@@ -495,6 +471,48 @@ class AsyncConnection(BaseConnection):
                         yield pair
         for pair in decoder.finish():
             yield pair
+
+    async def _planned_copy(
+        self,
+        table: Any,
+        columns: Sequence[str] | None,
+        options: CodecOptions | None,
+        threshold: int,
+        write: Any,
+        prepare: Any = None,
+    ) -> int:
+        # A planned COPY IN with its check (see catalog.plans): a stale plan
+        # ends its copy before any row and is planned again.
+        for _ in range(MAX_REPLANS):
+            key, plan = await arun_program(
+                self, plan_table_program(self, table, columns)
+            )
+            if prepare is not None:
+                prepare(plan)
+            before: list[Result] = []
+            try:
+                cp = await self.copy_in(**plan.copy_in_args(threshold, options, before))
+            except DatabaseError:
+                forget(self, key)
+                if replannable(plan, self.transaction_status):
+                    continue  # a column the stale plan names was dropped
+                raise
+            if not plan.current(before):
+                # The table changed since it was planned: end this copy
+                # with no rows (nothing is sent, nothing fails) and re-plan.
+                forget(self, key)
+                await cp.write_rows(())
+                await cp.close()
+                continue
+            try:
+                async with cp:
+                    await write(cp, plan)
+            except DatabaseError as exc:
+                if not isinstance(exc, EncodeError):
+                    forget(self, key)
+                raise
+            return cp.rowcount
+        raise InterfaceError(f"{table!r} kept changing while its copy was planned")
 
     async def copy_records_out(
         self,

@@ -271,32 +271,11 @@ class Connection(BaseConnection):
             args = (table, rows, columns, jobs, atomic, options, threshold)
             return copy_records_jobs(self, *args)
         rows, columns = record_rows(records, columns)
-        for _ in range(MAX_REPLANS):
-            key, plan = run_program(self, plan_table_program(self, table, columns))
-            before: list[Result] = []
-            try:
-                cp = self.copy_in(**plan.copy_in_args(threshold, options, before))
-            except DatabaseError:
-                forget(self, key)
-                if replannable(plan, self.transaction_status):
-                    continue  # a column the stale plan names was dropped
-                raise
-            if not plan.current(before):
-                # The table changed since it was planned: end this copy
-                # with no rows (nothing is sent, nothing fails) and re-plan.
-                forget(self, key)
-                cp.write_rows(())
-                cp.close()
-                continue
-            try:
-                with cp:
-                    cp.write_rows(rows)
-            except DatabaseError as exc:
-                if not isinstance(exc, EncodeError):
-                    forget(self, key)
-                raise
-            return cp.rowcount
-        raise InterfaceError(f"{table!r} kept changing while its copy was planned")
+
+        def write(cp: CopyIn, plan: CopyPlan) -> None:
+            cp.write_rows(rows)
+
+        return self._planned_copy(table, columns, options, threshold, write)
 
     def copy_arrow(
         self,
@@ -344,32 +323,18 @@ class Connection(BaseConnection):
         if jobs > 1:
             args = (table, source, wanted, jobs, atomic, options, truncate, threshold)
             return copy_arrow_jobs(self, *args)
-        for _ in range(MAX_REPLANS):
-            key, plan = run_program(self, plan_table_program(self, table, wanted))
+        writers: dict[int, Any] = {}
+
+        def prepare(plan: CopyPlan) -> None:
+            # every column planned (a bad pair refused) before the COPY starts
             writer = arrow_writer(plan, options, truncate)
             writer.plan(source.schema, source.objects)
-            before: list[Result] = []
-            try:
-                cp = self.copy_in(**plan.copy_in_args(threshold, options, before))
-            except DatabaseError:
-                forget(self, key)
-                if replannable(plan, self.transaction_status):
-                    continue
-                raise
-            if not plan.current(before):
-                forget(self, key)
-                cp.write_rows(())
-                cp.close()
-                continue
-            try:
-                with cp:
-                    cp._write_arrow(writer, source.batches)
-            except DatabaseError as exc:
-                if not isinstance(exc, EncodeError):
-                    forget(self, key)
-                raise
-            return cp.rowcount
-        raise InterfaceError(f"{table!r} kept changing while its copy was planned")
+            writers[id(plan)] = writer
+
+        def write(cp: CopyIn, plan: CopyPlan) -> None:
+            cp._write_arrow(writers[id(plan)], source.batches)
+
+        return self._planned_copy(table, wanted, options, threshold, write, prepare)
 
     def _sibling(self) -> Connection:
         """A new connection to this one's server, with the same parameters."""
@@ -437,6 +402,46 @@ class Connection(BaseConnection):
                         yield pair
         for pair in decoder.finish():
             yield pair
+
+    def _planned_copy(
+        self,
+        table: Any,
+        columns: Sequence[str] | None,
+        options: CodecOptions | None,
+        threshold: int,
+        write: Any,
+        prepare: Any = None,
+    ) -> int:
+        # A planned COPY IN with its check (see catalog.plans): a stale plan
+        # ends its copy before any row and is planned again.
+        for _ in range(MAX_REPLANS):
+            key, plan = run_program(self, plan_table_program(self, table, columns))
+            if prepare is not None:
+                prepare(plan)
+            before: list[Result] = []
+            try:
+                cp = self.copy_in(**plan.copy_in_args(threshold, options, before))
+            except DatabaseError:
+                forget(self, key)
+                if replannable(plan, self.transaction_status):
+                    continue  # a column the stale plan names was dropped
+                raise
+            if not plan.current(before):
+                # The table changed since it was planned: end this copy
+                # with no rows (nothing is sent, nothing fails) and re-plan.
+                forget(self, key)
+                cp.write_rows(())
+                cp.close()
+                continue
+            try:
+                with cp:
+                    write(cp, plan)
+            except DatabaseError as exc:
+                if not isinstance(exc, EncodeError):
+                    forget(self, key)
+                raise
+            return cp.rowcount
+        raise InterfaceError(f"{table!r} kept changing while its copy was planned")
 
     def copy_records_out(
         self,
