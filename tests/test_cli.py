@@ -825,3 +825,18 @@ def test_on_error_skip_sets_bad_rows_aside(
     assert done.returncode == 1 and b"more than 3 bad rows" in done.stderr
     assert b"nothing committed" in done.stderr
     assert conn.execute("SELECT count(*) FROM cli_t").rows == [("0",)]
+
+
+def test_a_glob_of_csv_files_loads_them_all(
+    cli, tmp_path: Path, cli_table: str, conn
+) -> None:
+    for part in range(3):
+        rows = b"".join(b"%d,n,x\n" % (part * 100 + i) for i in range(100))
+        data = gzip.compress(rows) if part == 1 else rows
+        (tmp_path / f"part-{part}.csv{'.gz' if part == 1 else ''}").write_bytes(data)
+    done = cli("load", str(tmp_path / "part-*.csv*"), "-t", cli_table)
+    assert done.returncode == 0, done.stderr
+    assert b"loaded 300 rows into cli_t from 3 files" in done.stderr
+    assert conn.execute("SELECT count(*), sum(id) FROM cli_t").rows == [
+        ("300", "44850")
+    ]

@@ -608,7 +608,10 @@ def cmd_load(args: argparse.Namespace) -> int:
     args.format = files.format_of(args.file, args.format)
     if args.before:
         _run_sql(args, args.before, "--before")
-    status = _load_upsert(args) if args.upsert else _load(args)
+    if args.format not in files.COLUMNAR and args.file != "-" and _is_glob(args.file):
+        status = _load_files(args)
+    else:
+        status = _load_upsert(args) if args.upsert else _load(args)
     if status == 0 and args.after:
         _run_sql(args, args.after, "--after")
     return status
@@ -768,6 +771,35 @@ def _load(args: argparse.Namespace) -> int:
     return 0
 
 
+def _is_glob(path: str) -> bool:
+    return any(c in path for c in "*?[")
+
+
+def _load_files(args: argparse.Namespace) -> int:
+    # several CSV / text files: one load each (each its own transaction, or
+    # its own --atomic / --upsert), one summary line for them all
+    paths = _input_paths(args.file)
+    started = time.perf_counter()
+    quiet, rows, size = args.quiet, 0, 0
+    args.quiet = True
+    try:
+        for path in paths:
+            args.file = path
+            status = _load_upsert(args) if args.upsert else _load(args)
+            if status:
+                return status
+            rows += getattr(args, "rows_done", 0)
+            size += getattr(args, "bytes_done", 0)
+    finally:
+        args.quiet = quiet
+    args.bytes_done = size
+    _report(
+        args, f"loaded {rows:,} rows into {args.table} from {len(paths)} files",
+        rows, started,
+    )  # fmt: skip
+    return 0
+
+
 def _input_paths(pattern: str) -> list[str]:
     # one file, or every file a glob matches (sorted: a stable order)
     if any(c in pattern for c in "*?["):
@@ -816,6 +848,7 @@ def _load_columnar(args: argparse.Namespace) -> int:
             raise CliError(f"{current if rows or len(paths) > 1 else args.file}: "
                            f"{_first_line(exc)}") from exc  # fmt: skip
     where = f" from {len(paths)} files" if len(paths) > 1 else ""
+    args.bytes_done = sum(os.path.getsize(p) for p in paths)
     _report(args, f"loaded {rows:,} rows into {args.table}{where}", rows, started)
     return 0
 
@@ -828,6 +861,7 @@ def _report(args: argparse.Namespace, what: str, rows: int, started: float) -> N
     done = getattr(args, "bytes_done", 0)
     if done:
         rate = f", {done / 1e6:,.1f} MB{rate}"
+    args.rows_done = rows
     shown = getattr(args, "shown_table", None)
     if shown:
         what = what.replace(args.table, shown)
