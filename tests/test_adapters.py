@@ -244,6 +244,11 @@ def test_django_connection_models_and_dicts(
             (1, "m"),
             (2, None),
         ]
+        pa = require("pyarrow")
+        data = pa.table({"id": pa.array([5], pa.int64()), "name": ["arrow"]})
+        assert pcf.copy_arrow(connection, Thing, data) == 1
+        back = pcf.copy_arrow_out(connection, Thing).read_all()
+        assert sorted(back.column("id").to_pylist()) == [1, 2, 5]
     finally:
         connection.close()
 
