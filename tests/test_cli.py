@@ -840,3 +840,29 @@ def test_a_glob_of_csv_files_loads_them_all(
     assert conn.execute("SELECT count(*), sum(id) FROM cli_t").rows == [
         ("300", "44850")
     ]
+
+
+def test_create_from_a_csv_infers_the_types(cli, tmp_path: Path, conn) -> None:
+    src = tmp_path / "infer.csv"
+    src.write_bytes(
+        b'id,name,price,day,ok\n1,"a, b",1.5,2024-01-02,true\n2,,2.25,2024-01-03,false\n'
+    )
+    conn.execute("DROP TABLE IF EXISTS inf_t")
+    dry = cli("load", str(src), "-t", "inf_t", "--header", "--create", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stdout.startswith(b"CREATE TABLE")
+    done = cli("load", str(src), "-t", "inf_t", "--header", "--create")
+    assert done.returncode == 0, done.stderr
+    kinds = conn.execute(
+        "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+        "WHERE attrelid = 'inf_t'::regclass AND attnum > 0 ORDER BY attnum"
+    ).rows
+    assert kinds == [
+        ("id", "bigint"),
+        ("name", "text"),
+        ("price", "double precision"),
+        ("day", "date"),
+        ("ok", "boolean"),
+    ]
+    assert conn.execute("SELECT count(*), count(name) FROM inf_t").rows == [("2", "1")]
+    conn.execute("DROP TABLE inf_t")

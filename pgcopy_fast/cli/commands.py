@@ -27,6 +27,7 @@ import contextlib
 import difflib
 import glob
 import gzip
+import io
 import os
 import re
 import signal
@@ -53,7 +54,7 @@ from ..errors import DatabaseError, Error, InterfaceError
 from ..parallel.jobs import Job, Stopped, fan_out
 from ..parallel.load import NOTHING_COMMITTED
 from ..parallel.read import partition_predicates
-from ..parallel.text import Chunk, row_chunks
+from ..parallel.text import Chunk, last_row_end, row_chunks
 from ..protocol.statement import one_statement
 from ..tempserver import ServerNotFound, TempServer
 from . import files, rejects
@@ -707,6 +708,52 @@ def _load_skipping(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Bytes of a CSV / text file read to infer its columns' types for --create.
+INFER_BYTES = 1 << 20
+
+
+def _inferred_create(args: argparse.Namespace) -> str:
+    # pyarrow's CSV type inference over the first MiB of whole rows; with
+    # --header the names come from it, else c1, c2, ...
+    try:
+        import pyarrow.csv as pc
+    except ImportError:
+        raise CliError("--create for CSV needs pyarrow (pgcopy_fast[arrow])") from None
+    stream, _ = _open_input(args.file)
+    with stream:
+        sample = stream.read(INFER_BYTES)
+    quote = (args.quote or '"').encode() if args.format == "csv" else b""
+    if len(sample) == INFER_BYTES:
+        sample = sample[: last_row_end(sample, quote)]
+    delimiter = args.delimiter or ("," if args.format == "csv" else "\t")
+    null = (
+        args.null if args.null is not None else ("" if args.format == "csv" else "\\N")
+    )
+    try:
+        table = pc.read_csv(
+            io.BytesIO(sample),
+            read_options=pc.ReadOptions(autogenerate_column_names=not args.header),
+            parse_options=pc.ParseOptions(
+                delimiter=delimiter,
+                quote_char=(args.quote or '"') if args.format == "csv" else False,
+                newlines_in_values=args.format == "csv",
+            ),
+            convert_options=pc.ConvertOptions(
+                null_values=[null], strings_can_be_null=True
+            ),
+        )
+    except Exception as exc:  # pyarrow's ArrowInvalid: the sample's own words
+        raise CliError(f"{args.file}: --create: {_first_line(exc)}") from exc
+    schema = table.schema
+    if not args.header:
+        names = [f"c{i + 1}" for i in range(len(schema))]
+        schema = table.rename_columns(names).schema
+    try:
+        return files.create_sql(args.table, schema)
+    except ValueError as exc:
+        raise CliError(f"--create: {exc}") from exc
+
+
 def _run_sql(args: argparse.Namespace, sql: str, what: str) -> None:
     with _connection(args) as conn:
         try:
@@ -719,7 +766,16 @@ def _load(args: argparse.Namespace) -> int:
     if args.format in files.COLUMNAR:
         return _load_columnar(args)
     if args.create or args.dry_run:
-        raise CliError("--create reads a Parquet, Arrow or NDJSON file's schema")
+        if not args.create or args.format == "binary" or args.file == "-":
+            raise CliError(
+                "--create reads a Parquet, Arrow or NDJSON file's schema, or infers "
+                "one from a CSV or text file (not binary, not stdin)"
+            )
+        create = _inferred_create(args)
+        if args.dry_run:
+            print(create + ";")
+            return 0
+        _run_sql(args, create, "--create")
     if args.truncate:
         with _connection(args) as conn:
             conn.execute(f"TRUNCATE {quote_table(*parse_table(args.table))}")
