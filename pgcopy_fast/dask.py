@@ -19,7 +19,6 @@ can see (VACUUM cannot remove them) and one connection slot is taken.
 from __future__ import annotations
 
 import atexit
-import secrets
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -27,7 +26,8 @@ from typing import Any
 from .catalog.queries import check_columns, parse_table, quote_ident, quote_table
 from .connection.blocking import Connection, connect
 from .errors import Error
-from .parallel.read import partition_predicates
+from .parallel.load import Staging
+from .parallel.read import export_snapshot, import_snapshot, partition_predicates
 
 __all__ = ["to_postgres", "read_postgres", "release_snapshots"]
 
@@ -76,20 +76,13 @@ def to_postgres(
     target = quote_table(schema, name)
     cols = check_columns(columns)
     parts = ddf.to_delayed()
-    staging: list[str] = []
     with connect(dsn) as conn:
-        if atomic:
-            listed = ", ".join(quote_ident(c) for c in cols) if cols else "*"
-            token = secrets.token_hex(4)
-            staging = [f"pgcopy_fast_stage_{token}_{i}" for i in range(len(parts))]
-            for stage in staging:
-                conn.execute(
-                    f"CREATE UNLOGGED TABLE {stage} AS SELECT {listed} FROM {target} "
-                    "WITH NO DATA"
-                )
+        staging = Staging(conn, target, cols, len(parts)) if atomic else None
         try:
             tasks = [
-                delayed(_guarded)(part, dsn, staging[i] if atomic else target, cols, i)
+                delayed(_guarded)(
+                    part, dsn, staging.names[i] if staging else target, cols, i
+                )
                 for i, part in enumerate(parts)
             ]
             results: Any = compute(*tasks)  # type: ignore[no-untyped-call]
@@ -106,30 +99,17 @@ def to_postgres(
                     )
                 raise error
             total: int = sum(r[2] for r in results)
-            if atomic:
-                names = list(cols) if cols else None
-                listed = ", ".join(quote_ident(c) for c in names) if names else "*"
-                into = f"{target} ({listed})" if names else target
-                moves = "; ".join(
-                    f"INSERT INTO {into} SELECT {listed} FROM {s}" for s in staging
-                )
-                conn.execute(f"BEGIN; {moves}; DROP TABLE {', '.join(staging)}; COMMIT")
-                staging = []
+            if staging:
+                staging.move()
             return total
         finally:
             if staging:
-                try:
-                    conn.execute(f"DROP TABLE IF EXISTS {', '.join(staging)}")
-                except Error:
-                    pass  # the original failure is the one to report
+                staging.drop()
 
 
 def _read_partition(dsn: str, snapshot: str, sql: str, batch_rows: int) -> Any:
     with connect(dsn) as conn:
-        conn.execute(
-            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; "
-            f"SET TRANSACTION SNAPSHOT '{snapshot}'"
-        )
+        import_snapshot(conn, snapshot)
         frame = conn.copy_arrow_out(sql, batch_rows=batch_rows).to_pandas()
         conn.execute("COMMIT")
         return frame
@@ -158,8 +138,7 @@ def read_postgres(
 
     exporter = connect(dsn)
     try:
-        exporter.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        snapshot = exporter.execute("SELECT pg_export_snapshot()").rows[0][0]
+        snapshot = export_snapshot(exporter)
         relation, preds = partition_predicates(
             exporter, table_or_query, npartitions, partition_on
         )

@@ -51,9 +51,9 @@ from ..catalog.queries import (
 )
 from ..connection import Connection, connect
 from ..errors import DatabaseError, Error, InterfaceError
-from ..parallel.jobs import Job, Stopped, fan_out
+from ..parallel.jobs import Job, fan_out
 from ..parallel.load import NOTHING_COMMITTED
-from ..parallel.read import partition_predicates
+from ..parallel.read import export_snapshot, import_snapshot, partition_predicates
 from ..parallel.text import Chunk, last_row_end, row_chunks
 from ..protocol.statement import one_statement
 from ..tempserver import ServerNotFound, TempServer
@@ -964,7 +964,7 @@ def _load_parallel(args: argparse.Namespace) -> int:
                 rows, states = _run_load_jobs(
                     args, dsn, stream, head, first_line, columns, staging, source, size
                 )
-                failed = [j for j in states if _failed(j)]
+                failed = [j for j in states if j.failed]
                 if staging:
                     return _finish_atomic(
                         admin, args, staging, columns, rows, failed, len(states),
@@ -1036,7 +1036,7 @@ def _run_load_jobs(
         with _progress(args, size, "load") as advance:
             chunks = row_chunks(stream, quote, head, first_line)
             states = fan_out(chunks, args.jobs, lambda i, f: work(i, f, advance))
-        if not any(_failed(j) for j in states):
+        if not any(j.failed for j in states):
             for conn in sessions:
                 conn.execute("COMMIT")
     except (KeyboardInterrupt, Interrupted) as exc:
@@ -1050,14 +1050,10 @@ def _run_load_jobs(
     for job in states:
         if isinstance(job.error, _JobError):
             job.value = str(job.error)
-        elif job.error is not None and not isinstance(job.error, Stopped):
+        elif job.failed and job.error is not None:
             job.value = f"{source}: {_first_line(job.error)}"
     rows = sum(j.value for j in states if j.done)
     return rows, states
-
-
-def _failed(job: Job) -> bool:
-    return job.error is not None and not isinstance(job.error, Stopped)
 
 
 class _JobError(Exception):
@@ -1216,8 +1212,7 @@ def _dump_parallel(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     with _dsn(args) as dsn, _connect(dsn) as conn:
         try:
-            conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            snapshot = conn.execute("SELECT pg_export_snapshot()").rows[0][0]
+            snapshot = export_snapshot(conn)
             relation, preds = partition_predicates(
                 conn, source, args.jobs, args.partition_on
             )
@@ -1239,10 +1234,7 @@ def _dump_parallel(args: argparse.Namespace) -> int:
         def job(index: int) -> None:
             header = args.header if (index == 0 or args.parts) else False
             with connect(dsn) as part, open(temps[index], "wb") as f:
-                part.execute(
-                    "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; "
-                    f"SET TRANSACTION SNAPSHOT '{snapshot}'"
-                )
+                import_snapshot(part, snapshot)
                 query = f"SELECT {cols} FROM {relation} WHERE {preds[index]}"
                 sql = f"COPY ({query}) TO STDOUT {_options_sql(part, args, header)}"
                 with part.copy_out(sql) as cp:

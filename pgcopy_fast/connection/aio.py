@@ -19,6 +19,7 @@ from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
     AsyncIterator,
+    Callable,
     Iterable,
     Sequence,
 )
@@ -46,7 +47,11 @@ from ..copy.aio import AsyncCopyIn, AsyncCopyOut
 from ..errors import DatabaseError, EncodeError, Error, InterfaceError, OperationalError
 from ..kernels.consts import COPY_BATCH_THRESHOLD, COPY_FILE_CHUNK
 from ..options import CodecOptions
-from ..parallel.load import copy_arrow_jobs, copy_records_jobs
+from ..parallel.load import (
+    copy_arrow_jobs,
+    copy_records_jobs,
+    refuse_in_transaction,
+)
 from ..parallel.read import copy_arrow_out_jobs
 from ..protocol.establish import (
     as_operational,
@@ -56,7 +61,7 @@ from ..protocol.establish import (
     should_retry,
     tls_plan,
 )
-from ..protocol.events import Event, TransactionStatus
+from ..protocol.events import Event
 from ..protocol.flows import Result, describe_flow, query_flow
 from ..protocol.machine import ClientProtocol
 from .base import BaseConnection
@@ -292,16 +297,7 @@ class AsyncConnection(BaseConnection):
                     )
             rows, columns = record_rows(records, columns)
             args = (table, rows, columns, jobs, atomic, options, threshold)
-            if True:  # ASYNC
-                if self.transaction_status is not TransactionStatus.IDLE:
-                    raise InterfaceError(
-                        "copy_records(jobs=...) cannot join a transaction block"
-                    )
-                return await asyncio.to_thread(
-                    _jobs_in_thread, self.info, self.host, self.port, args, True
-                )
-            else:
-                return copy_records_jobs(self, *args)
+            return await self._load_jobs(copy_records_jobs, args)
         if True:  # ASYNC
             if isinstance(records, AsyncIterable):
                 rows, columns = await arecord_rows(records, columns)
@@ -366,16 +362,7 @@ class AsyncConnection(BaseConnection):
             raise InterfaceError(f"jobs must be at least 1, not {jobs}")
         if jobs > 1:
             args = (table, source, wanted, jobs, atomic, options, truncate, threshold)
-            if True:  # ASYNC
-                if self.transaction_status is not TransactionStatus.IDLE:
-                    raise InterfaceError(
-                        "copy_arrow(jobs=...) cannot join a transaction block"
-                    )
-                return await asyncio.to_thread(
-                    _jobs_in_thread, self.info, self.host, self.port, args
-                )
-            else:
-                return copy_arrow_jobs(self, *args)
+            return await self._load_jobs(copy_arrow_jobs, args)
         writers: dict[int, Any] = {}
 
         def prepare(plan: CopyPlan) -> None:
@@ -397,6 +384,16 @@ class AsyncConnection(BaseConnection):
         return await self._planned_copy(
             table, wanted, options, threshold, write, prepare
         )
+
+    async def _load_jobs(self, load: Callable[..., int], args: tuple[Any, ...]) -> int:
+        # copy_arrow_jobs / copy_records_jobs: here (blocking), or under
+        # asyncio on a blocking connection of their own, in a thread
+        if True:  # ASYNC
+            refuse_in_transaction(self)
+            where = (self.info, self.host, self.port)
+            return await asyncio.to_thread(_jobs_in_thread, where, load, args)
+        else:
+            return load(self, *args)
 
     async def _sibling(self) -> AsyncConnection:
         """A new connection to this one's server, with the same parameters."""
@@ -708,16 +705,14 @@ async def connect_async(dsn: str | None = None, **kwargs: Any) -> AsyncConnectio
 if True:  # ASYNC
 
     def _jobs_in_thread(
-        params: ConnParams, host: str, port: int, args: Any, records: bool = False
+        where: tuple[ConnParams, str, int], load: Callable[..., int], args: Any
     ) -> int:
         # The jobs run on blocking connections in threads: this thread's
         # own connection creates and moves the staging tables.
         from .blocking import _connect_to as connect_blocking
 
-        with connect_blocking(params, host, port) as conn:
-            if records:
-                return copy_records_jobs(conn, *args)
-            return copy_arrow_jobs(conn, *args)
+        with connect_blocking(*where) as conn:
+            return load(conn, *args)
 
 
 if True:  # ASYNC

@@ -8,6 +8,7 @@ import io
 import ssl
 import time
 from collections.abc import (
+    Callable,
     Generator,
     Iterable,
     Iterator,
@@ -36,7 +37,10 @@ from ..copy.blocking import CopyIn, CopyOut
 from ..errors import DatabaseError, EncodeError, Error, InterfaceError, OperationalError
 from ..kernels.consts import COPY_BATCH_THRESHOLD, COPY_FILE_CHUNK
 from ..options import CodecOptions
-from ..parallel.load import copy_arrow_jobs, copy_records_jobs
+from ..parallel.load import (
+    copy_arrow_jobs,
+    copy_records_jobs,
+)
 from ..parallel.read import copy_arrow_out_jobs
 from ..protocol.establish import (
     as_operational,
@@ -269,7 +273,7 @@ class Connection(BaseConnection):
         if jobs > 1:
             rows, columns = record_rows(records, columns)
             args = (table, rows, columns, jobs, atomic, options, threshold)
-            return copy_records_jobs(self, *args)
+            return self._load_jobs(copy_records_jobs, args)
         rows, columns = record_rows(records, columns)
 
         def write(cp: CopyIn, plan: CopyPlan) -> None:
@@ -322,7 +326,7 @@ class Connection(BaseConnection):
             raise InterfaceError(f"jobs must be at least 1, not {jobs}")
         if jobs > 1:
             args = (table, source, wanted, jobs, atomic, options, truncate, threshold)
-            return copy_arrow_jobs(self, *args)
+            return self._load_jobs(copy_arrow_jobs, args)
         writers: dict[int, Any] = {}
 
         def prepare(plan: CopyPlan) -> None:
@@ -335,6 +339,11 @@ class Connection(BaseConnection):
             cp._write_arrow(writers[id(plan)], source.batches)
 
         return self._planned_copy(table, wanted, options, threshold, write, prepare)
+
+    def _load_jobs(self, load: Callable[..., int], args: tuple[Any, ...]) -> int:
+        # copy_arrow_jobs / copy_records_jobs: here (blocking), or under
+        # asyncio on a blocking connection of their own, in a thread
+        return load(self, *args)
 
     def _sibling(self) -> Connection:
         """A new connection to this one's server, with the same parameters."""

@@ -41,6 +41,11 @@ class Job:
         """Whether the job finished without an error."""
         return self.error is None
 
+    @property
+    def failed(self) -> bool:
+        """Whether the job failed itself (not only stopped because another did)."""
+        return self.error is not None and not isinstance(self.error, Stopped)
+
 
 def put(shared: queue.Queue[Any], item: Any, stop: threading.Event) -> None:
     """Queue ``item``, waiting for room; give up quietly once stopped."""
@@ -115,6 +120,6 @@ def fan_out(
 def first_failure(states: list[Job]) -> BaseException | None:
     """The error of the job that failed first (not one that was only stopped)."""
     for job in states:
-        if job.error is not None and not isinstance(job.error, Stopped):
+        if job.failed:
             return job.error
     return None

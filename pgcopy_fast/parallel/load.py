@@ -122,6 +122,73 @@ def copy_records_jobs(
     return load_jobs(conn, table, columns, jobs, atomic, parts(), load, renumber=True)
 
 
+def refuse_in_transaction(conn: Any) -> None:
+    """Jobs commit on connections of their own: not inside a transaction block.
+
+    Raises:
+        InterfaceError: ``conn`` is in a transaction block.
+    """
+    if conn.transaction_status is not TransactionStatus.IDLE:
+        raise InterfaceError(
+            "jobs=N loads through connections of its own and cannot join a "
+            "transaction block: run it outside one (atomic=True makes it all "
+            "or nothing)"
+        )
+
+
+class Staging:
+    """Unlogged staging tables of a target's columns, one per job or partition.
+
+    :meth:`move` puts all their rows into the target and drops them in one
+    transaction; :meth:`drop` (every failure path) leaves nothing behind.
+    """
+
+    def __init__(
+        self, conn: Any, target: str, columns: Sequence[str] | None, count: int
+    ) -> None:
+        self._conn = conn
+        self._target = target
+        self._columns = ", ".join(quote_ident(c) for c in columns) if columns else "*"
+        self._into = f"{target} ({self._columns})" if columns else target
+        token = secrets.token_hex(4)
+        self.names = [f"pgcopy_fast_stage_{token}_{i}" for i in range(count)]
+        created: list[str] = []
+        try:
+            for name in self.names:
+                conn.execute(
+                    f"CREATE UNLOGGED TABLE {name} AS SELECT {self._columns} "
+                    f"FROM {target} WITH NO DATA"
+                )
+                created.append(name)
+        except BaseException:
+            self.names = created
+            self.drop()
+            raise
+
+    def move(self) -> None:
+        """Their rows into the target, and drop them, in one transaction."""
+        moves = "; ".join(
+            f"INSERT INTO {self._into} SELECT {self._columns} FROM {s}"
+            for s in self.names
+        )
+        self._conn.execute(
+            f"BEGIN; {moves}; DROP TABLE {', '.join(self.names)}; COMMIT"
+        )
+        self.names = []
+
+    def drop(self) -> None:
+        """Drop what is left (the connection may be in a failed transaction)."""
+        if not self.names:
+            return
+        try:
+            if self._conn.transaction_status is not TransactionStatus.IDLE:
+                self._conn.execute("ROLLBACK")
+            self._conn.execute(f"DROP TABLE IF EXISTS {', '.join(self.names)}")
+        except Error:
+            pass  # the original failure is the one to report
+        self.names = []
+
+
 def load_jobs(
     conn: Any,
     table: Any,
@@ -137,47 +204,18 @@ def load_jobs(
     ``renumber``: a job's EncodeError counts rows from its own first one;
     its message and ``row_index`` are turned into the input's numbering.
     """
-    if conn.transaction_status is not TransactionStatus.IDLE:
-        raise InterfaceError(
-            "jobs=N loads through connections of its own and cannot join a "
-            "transaction block: run it outside one (atomic=True makes it all "
-            "or nothing)"
-        )
-    schema, name = parse_table(table)
-    target = quote_table(schema, name)
-    column_list = ", ".join(quote_ident(c) for c in columns) if columns else "*"
-    token = secrets.token_hex(4)
-    staging = [f"pgcopy_fast_stage_{token}_{i}" for i in range(jobs)] if atomic else []
-    for stage in staging:
-        conn.execute(
-            f"CREATE UNLOGGED TABLE {stage} AS SELECT {column_list} FROM {target} "
-            "WITH NO DATA"
-        )
+    refuse_in_transaction(conn)
+    target = quote_table(*parse_table(table))
+    staging = Staging(conn, target, columns, jobs) if atomic else None
     try:
-        count = _run_jobs(conn, target, staging, jobs, parts, load, renumber)
-        if atomic:
-            into = f"{target} ({column_list})" if columns else target
-            moves = "; ".join(
-                f"INSERT INTO {into} SELECT {column_list} FROM {s}" for s in staging
-            )
-            drops = ", ".join(staging)
-            conn.execute(f"BEGIN; {moves}; DROP TABLE {drops}; COMMIT")
-            staging = []
+        names = staging.names if staging else []
+        count = _run_jobs(conn, target, names, jobs, parts, load, renumber)
+        if staging:
+            staging.move()
         return count
     finally:
         if staging:
-            _drop(conn, staging)
-
-
-def _drop(conn: Any, staging: list[str]) -> None:
-    # every failure path: leave nothing behind (the connection may be in a
-    # failed transaction after an interrupt: end it first)
-    try:
-        if conn.transaction_status is not TransactionStatus.IDLE:
-            conn.execute("ROLLBACK")
-        conn.execute(f"DROP TABLE IF EXISTS {', '.join(staging)}")
-    except Error:
-        pass  # the original failure is the one to report
+            staging.drop()
 
 
 def _renumbered(error: BaseException, job: Job) -> BaseException:

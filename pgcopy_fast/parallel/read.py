@@ -31,10 +31,30 @@ from ..columnar.stream import ArrowBatchStream
 from ..errors import InterfaceError
 from ..options import CodecOptions
 from ..protocol.events import TransactionStatus
-from .jobs import POLL as _POLL
-from .jobs import QUEUED_PER_JOB, Stopped
+from .jobs import POLL, QUEUED_PER_JOB, Stopped
+from .jobs import put as queue_put
 
 _DONE = object()
+
+
+_REPEATABLE_READ = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+
+
+def export_snapshot(conn: Any, begin: bool = True) -> str:
+    """Begin a REPEATABLE READ transaction on ``conn``; its snapshot's id.
+
+    With ``begin`` False, the transaction ``conn`` is already in exports its
+    snapshot as it stands.  It stays importable until that transaction ends.
+    """
+    if begin:
+        conn.execute(_REPEATABLE_READ)
+    snapshot: str = conn.execute("SELECT pg_export_snapshot()").rows[0][0]
+    return snapshot
+
+
+def import_snapshot(conn: Any, snapshot: str) -> None:
+    """Begin a transaction on ``conn`` that sees exactly ``snapshot``."""
+    conn.execute(f"{_REPEATABLE_READ}; SET TRANSACTION SNAPSHOT '{snapshot}'")
 
 
 def partition_predicates(
@@ -108,10 +128,8 @@ def copy_arrow_out_jobs(
         DatabaseError: the server refused the plan or the snapshot.
     """
     began = conn.transaction_status is TransactionStatus.IDLE
-    if began:
-        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
     try:
-        snapshot = conn.execute("SELECT pg_export_snapshot()").rows[0][0]
+        snapshot = export_snapshot(conn, began)
         plan = run_program(conn, plan_arrow_out_program(source, columns))
         schema = arrow_decoder(plan, options, batch_rows).schema()
         relation, preds = partition_predicates(conn, source, jobs, partition_on)
@@ -142,21 +160,13 @@ def _pairs(
     errors: list[BaseException] = []
 
     def put(item: Any) -> None:
-        while True:
-            if stop.is_set():
-                raise Stopped("stopped")
-            try:
-                shared.put(item, timeout=_POLL)
-                return
-            except queue.Full:
-                continue
+        queue_put(shared, item, stop)
+        if stop.is_set():
+            raise Stopped("stopped")  # the reader is gone, or a part failed
 
     def work(sql: str, sibling: Any) -> None:
         try:
-            sibling.execute(
-                "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; "
-                f"SET TRANSACTION SNAPSHOT '{snapshot}'"
-            )
+            import_snapshot(sibling, snapshot)
             pairs = sibling._arrow_pairs(sql, None, batch_rows, options)
             try:
                 next(pairs)  # its schema: the same plan as the caller's
@@ -187,7 +197,7 @@ def _pairs(
             if stop.is_set():
                 break
             try:
-                item = shared.get(timeout=_POLL)
+                item = shared.get(timeout=POLL)
             except queue.Empty:
                 continue
             if item is _DONE:
