@@ -54,7 +54,7 @@ from urllib.parse import quote
 from _common import add_server_args, measure, scratch_table, server_dsn
 
 import pgcopy_fast as pcf
-from pgcopy_fast.cli._bench import DEFAULT_SEED, columns_of, make_rows
+from pgcopy_fast.cli._bench import DEFAULT_SEED, columns_of, make_rows, package_version
 from pgcopy_fast.connection.conninfo import resolve
 
 WORKLOADS = ["wide", "narrow"]
@@ -734,15 +734,6 @@ def _csv_choice(valid: list[str], what: str) -> Callable[[str], list[str]]:
     return parse
 
 
-def _version(dist: str) -> str | None:
-    from importlib import metadata
-
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return None
-
-
 def _environment(uri: str) -> dict[str, Any]:
     with pcf.connect(uri) as conn:
         server = conn.execute("SHOW server_version").rows[0][0]
@@ -765,9 +756,9 @@ def _environment(uri: str) -> dict[str, Any]:
         "psycopg2-binary",
         "sqlalchemy",
     ):
-        env[dist] = _version(dist)
+        env[dist] = package_version(dist)
     if env["psycopg2-binary"] is None:
-        env["psycopg2"] = _version("psycopg2")
+        env["psycopg2"] = package_version("psycopg2")
         del env["psycopg2-binary"]
     return env
 

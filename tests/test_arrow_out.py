@@ -312,7 +312,7 @@ def test_each_type_with_nulls(
 
 
 def test_float_nan() -> None:
-    pc = pytest.importorskip("pyarrow.compute")
+    pc = require("pyarrow.compute")
     data = encode_rows(
         [(float("nan"), float("nan")), (1.0, None)], ["float4", "float8"]
     )

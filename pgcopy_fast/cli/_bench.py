@@ -1084,7 +1084,8 @@ def _server_dsn(dsn: str | None, progress: _Progress) -> Iterator[str]:
         yield srv.dsn
 
 
-def _version(dist: str) -> str | None:
+def package_version(dist: str) -> str | None:
+    """The installed version of a distribution, or None."""
     from importlib import metadata
 
     try:
@@ -1103,12 +1104,12 @@ def _environment(dsn: str) -> dict[str, Any]:
         "python": platform.python_version(),
         "server": server,
         "pgcopy_fast": pcf.__version__,
-        "orjson": _version("orjson"),
-        "psycopg": _version("psycopg"),
-        "asyncpg": _version("asyncpg"),
-        "pgcopy": _version("pgcopy"),
-        "psycopg2": _version("psycopg2-binary") or _version("psycopg2"),
-        "sqlalchemy": _version("sqlalchemy"),
+        "orjson": package_version("orjson"),
+        "psycopg": package_version("psycopg"),
+        "asyncpg": package_version("asyncpg"),
+        "pgcopy": package_version("pgcopy"),
+        "psycopg2": package_version("psycopg2-binary") or package_version("psycopg2"),
+        "sqlalchemy": package_version("sqlalchemy"),
         "cpus": os.cpu_count(),
     }
     with contextlib.suppress(ImportError):

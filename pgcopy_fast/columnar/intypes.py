@@ -152,13 +152,11 @@ def plan_column(
     def plan(kind: int, src: int = 0, dst: int = 0, unit: int = 0) -> Plan:
         return Plan(kind, child, src, dst, unit, index, column, pg_type, describe(f))
 
-    fmt, ext = value.format, value.extension
+    fmt = value.format
     if fmt == "n":
         return plan(NULL)
     if index and fmt not in _STRINGS and fmt not in _BINARIES:
         return plan(ENCODED)  # dictionaries of other values: rare, and exact this way
-    if ext == "arrow.json" or ext == "arrow.uuid":
-        pass  # by storage below; the extension only confirms the meaning
     if fmt == "b" and pg_type == "bool":
         return plan(BOOL)
     if fmt in _INT_FORMATS and pg_type in _INT_TARGETS:
