@@ -43,7 +43,6 @@ from typing import IO, Any, cast
 
 from .. import __impl__, __version__
 from ..catalog.queries import (
-    column_types,
     parse_table,
     quote_ident,
     quote_table,
@@ -55,6 +54,7 @@ from ..parallel.jobs import Job, fan_out
 from ..parallel.load import NOTHING_COMMITTED
 from ..parallel.read import export_snapshot, import_snapshot, partition_predicates
 from ..parallel.text import Chunk, last_row_end, row_chunks
+from ..protocol.events import TransactionStatus
 from ..protocol.statement import one_statement
 from ..tempserver import ServerNotFound, TempServer
 from . import files, rejects
@@ -168,8 +168,8 @@ def _progress(args: argparse.Namespace, total: int | None, what: str) -> Iterato
     and moves a tqdm bar (bytes, with the rows beside) on an interactive stderr.
     """
     bar = None
-    args.bytes_done = 0
-    args.lines_done = 0
+    args.bytes_done = getattr(args, "bytes_done", 0)  # several files: a total
+    args.lines_done = getattr(args, "lines_done", 0)
     if sys.stderr.isatty() and not args.quiet:
         try:
             from tqdm import tqdm
@@ -218,6 +218,14 @@ def _options_sql(
             )
             parts.append(f"{name.upper()} ({cols})")
     return "(" + ", ".join(parts) + ")"
+
+
+def _table_sql(args: argparse.Namespace) -> str:
+    """The table, quoted for SQL."""
+    try:
+        return quote_table(*parse_table(args.table))
+    except Error as exc:
+        raise CliError(str(exc)) from exc
 
 
 def _target(
@@ -605,209 +613,261 @@ def _header_option(conn: Connection) -> str | None:
 
 
 def cmd_load(args: argparse.Namespace) -> int:
-    """``load``: stream a file into a table, between ``--before`` and ``--after``."""
+    """``load``: one file, several or a glob into a table, all or nothing.
+
+    With one job everything (``--before``, ``--create``, ``--truncate``,
+    every file, the ``--upsert`` merge, ``--after``) is one transaction.
+    With ``--jobs N`` the jobs commit together; with several files,
+    ``--atomic``, ``--upsert``, ``--truncate``, ``--before`` or ``--after``
+    they load a staging table, moved in one final transaction.
+    """
     args.format = files.format_of(args.file, args.format)
-    if args.before:
-        _run_sql(args, args.before, "--before")
-    if args.format not in files.COLUMNAR and args.file != "-" and _is_glob(args.file):
-        status = _load_files(args)
-    else:
-        status = _load_upsert(args) if args.upsert else _load(args)
-    if status == 0 and args.after:
-        _run_sql(args, args.after, "--after")
-    return status
-
-
-def _load_upsert(args: argparse.Namespace) -> int:
-    # The file goes into a staging table (any format, --jobs too); one
-    # transaction then inserts its rows, updating those whose key exists,
-    # and drops it.  A failure anywhere drops it and changes nothing.
-    keys = [k.strip() for k in args.upsert.split(",") if k.strip()]
-    target = quote_table(*parse_table(args.table))
-    staging = f"pgcopy_fast_stage_{uuid.uuid4().hex[:12]}"
-    with _connection(args) as conn:
-        try:
-            conn.execute(
-                f"CREATE UNLOGGED TABLE {quote_ident(staging)} "
-                f"(LIKE {target} INCLUDING DEFAULTS)"
-            )
-        except Error as exc:
-            raise CliError(f"--upsert: {_first_line(exc)}") from exc
-        try:
-            table, args.table = args.table, staging
-            args.shown_table = table  # the summary names the user's table
-            try:
-                status = _load(args)
-            finally:
-                args.table = table
-            schema, name = parse_table(table)
-            columns = _columns(args) if args.columns else None
-            if columns is None:
-                columns = [c.name for c in column_types(conn, schema, name, None)]
-            cols = ", ".join(quote_ident(c) for c in columns)
-            updates = ", ".join(
-                f"{quote_ident(c)} = EXCLUDED.{quote_ident(c)}"
-                for c in columns
-                if c not in keys
-            )
-            action = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
-            on = ", ".join(quote_ident(k) for k in keys)
-            result = conn.execute(
-                f"BEGIN; INSERT INTO {target} ({cols}) SELECT {cols} FROM "
-                f"{quote_ident(staging)} ON CONFLICT ({on}) {action}; "
-                f"DROP TABLE {quote_ident(staging)}; COMMIT"
-            )
-            del result
-            return status
-        except DatabaseError as exc:
-            with contextlib.suppress(Error):
-                conn.execute("ROLLBACK")
-            raise CliError(f"--upsert: {_first_line(exc)}") from exc
-        finally:
-            with contextlib.suppress(Error):
-                conn.execute(f"DROP TABLE IF EXISTS {quote_ident(staging)}")
-
-
-def _load_skipping(args: argparse.Namespace) -> int:
-    # --on-error skip: one transaction, chunks under savepoints, bad rows to
-    # --rejects with the server's message (cli/rejects.py)
-    if args.format == "binary":
-        raise CliError("--on-error skip reads text or CSV rows")
-    stream, _ = _open_input(args.file)
-    source = "stdin" if args.file == "-" else args.file
-    quote = (args.quote or '"').encode() if args.format == "csv" else b""
+    _check_load_args(args)
+    paths = ["-"] if args.file == "-" else _input_paths(args.file)
+    create = _create_statement(args, paths[0]) if args.create else None
+    if args.dry_run:
+        print(f"{create};")
+        return 0
     started = time.perf_counter()
-    out = open(args.rejects, "wb") if args.rejects else None
-    try:
-        with stream, _connection(args) as conn:
-            head, first_line, columns = b"", 0, None
-            if args.header:
-                head, header = _read_header(stream, args, source)
-                if header is not None:
-                    columns = _check_header(conn, args, header, source)
-                    head, first_line = head[header.end :], 1
-            target = _target(args, columns=columns)
-            sql = f"COPY {target} FROM STDIN {_options_sql(conn, args, None)}"
-            chunks = row_chunks(stream, quote, head, first_line, size=1 << 20)
-            try:
-                loaded, rejected = rejects.load_skipping(
-                    conn, sql, chunks, quote, args.max_errors, out, _first_line
-                )
-            except rejects.TooManyErrors as exc:
-                raise CliError(f"{source}: {exc} (nothing committed)") from exc
-    finally:
-        if out is not None:
-            out.close()
-    where = f" ({args.rejects})" if args.rejects else ""
-    _report(
-        args,
-        f"loaded {loaded:,} rows into {args.table}, rejected {rejected:,}{where}",
-        loaded,
-        started,
-    )
+    args.bytes_done = 0
+    with _terminated_raises():
+        try:
+            if args.jobs > 1:
+                rows, how = _load_jobs(args, paths, create)
+            else:
+                rows, how = _load_one_transaction(args, paths, create)
+        except KeyboardInterrupt as exc:
+            raise Interrupted(130, "nothing (rolled back)") from exc
+    where = f" from {len(paths)} files" if len(paths) > 1 else ""
+    _report(args, f"loaded {rows:,} rows into {args.table}{where}{how}", rows, started)
     return 0
 
 
-#: Bytes of a CSV / text file read to infer its columns' types for --create.
-INFER_BYTES = 1 << 20
-
-
-def _inferred_create(args: argparse.Namespace) -> str:
-    # pyarrow's CSV type inference over the first MiB of whole rows; with
-    # --header the names come from it, else c1, c2, ...
-    try:
-        import pyarrow.csv as pc
-    except ImportError:
-        raise CliError("--create for CSV needs pyarrow (pgcopy_fast[arrow])") from None
-    stream, _ = _open_input(args.file)
-    with stream:
-        sample = stream.read(INFER_BYTES)
-    quote = (args.quote or '"').encode() if args.format == "csv" else b""
-    if len(sample) == INFER_BYTES:
-        sample = sample[: last_row_end(sample, quote)]
-    delimiter = args.delimiter or ("," if args.format == "csv" else "\t")
-    null = (
-        args.null if args.null is not None else ("" if args.format == "csv" else "\\N")
-    )
-    try:
-        table = pc.read_csv(
-            io.BytesIO(sample),
-            read_options=pc.ReadOptions(autogenerate_column_names=not args.header),
-            parse_options=pc.ParseOptions(
-                delimiter=delimiter,
-                quote_char=(args.quote or '"') if args.format == "csv" else False,
-                newlines_in_values=args.format == "csv",
-            ),
-            convert_options=pc.ConvertOptions(
-                null_values=[null], strings_can_be_null=True
-            ),
-        )
-    except Exception as exc:  # pyarrow's ArrowInvalid: the sample's own words
-        raise CliError(f"{args.file}: --create: {_first_line(exc)}") from exc
-    schema = table.schema
-    if not args.header:
-        names = [f"c{i + 1}" for i in range(len(schema))]
-        schema = table.rename_columns(names).schema
-    try:
-        return files.create_sql(args.table, schema)
-    except ValueError as exc:
-        raise CliError(f"--create: {exc}") from exc
-
-
-def _run_sql(args: argparse.Namespace, sql: str, what: str) -> None:
-    with _connection(args) as conn:
-        try:
-            conn.execute(sql)
-        except Error as exc:
-            raise CliError(f"{what}: {_first_line(exc)}") from exc
-
-
-def _load(args: argparse.Namespace) -> int:
-    if args.format in files.COLUMNAR:
-        return _load_columnar(args)
-    if args.create or args.dry_run:
-        if not args.create or args.format == "binary" or args.file == "-":
-            raise CliError(
-                "--create reads a Parquet, Arrow or NDJSON file's schema, or infers "
-                "one from a CSV or text file (not binary, not stdin)"
-            )
-        create = _inferred_create(args)
-        if args.dry_run:
-            print(create + ";")
-            return 0
-        _run_sql(args, create, "--create")
-    if args.truncate:
-        with _connection(args) as conn:
-            conn.execute(f"TRUNCATE {quote_table(*parse_table(args.table))}")
+def _check_load_args(args: argparse.Namespace) -> None:
+    # what cannot work together, said before anything is read or run
+    columnar = args.format in files.COLUMNAR
     if args.format == "binary" and (
         args.delimiter or args.null or args.quote or args.header
     ):
         raise CliError(
             "--delimiter, --null, --quote and --header do not apply to binary"
         )
+    if args.dry_run and not args.create:
+        raise CliError("--dry-run prints the statement of --create: give --create")
+    if args.create and (args.format == "binary" or args.file == "-"):
+        raise CliError(
+            "--create reads a Parquet, Arrow or NDJSON file's schema, or infers "
+            "one from a CSV or text file (not binary, not stdin)"
+        )
+    if columnar and args.file == "-":
+        raise CliError(f"{args.format} input is read from a file, not stdin")
+    if args.jobs < 1:
+        raise CliError("--jobs must be 1 or more")
+    if args.jobs > 1 and args.format == "binary":
+        raise CliError(
+            "--jobs cuts text or CSV at row boundaries; binary cannot be cut"
+        )
     if args.on_error == "skip":
-        return _load_skipping(args)
-    if args.jobs > 1:
-        return _load_parallel(args)
-    stream, size = _open_input(args.file)
-    source = "stdin" if args.file == "-" else args.file
-    started = time.perf_counter()
-    with stream, _connection(args) as conn:
-        target = _target(args)
-        head = b""
-        header_option: bool | str | None = None
-        line_offset = 0
+        if args.format == "binary" or columnar:
+            raise CliError("--on-error skip reads text or CSV rows")
+        if args.jobs > 1:
+            raise CliError("--on-error skip loads over one connection: no --jobs")
+
+
+@contextlib.contextmanager
+def _terminated_raises() -> Iterator[None]:
+    # SIGTERM ends a load as Ctrl-C does: every open COPY ends with CopyFail
+    # and nothing is committed (exit status 143)
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminated(signum: int, frame: Any) -> None:
+        raise Interrupted(143, "nothing (rolled back)")
+
+    previous = signal.signal(signal.SIGTERM, terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _create_statement(args: argparse.Namespace, path: str) -> str:
+    # --create: a columnar file's schema, or pyarrow's inference over a CSV
+    if args.format not in files.COLUMNAR:
+        return _inferred_create(args, path)
+    try:
+        schema = files.open_reader(path, args.format).schema
+        return files.create_sql(args.table, schema)
+    except ValueError as exc:
+        raise CliError(f"--create: {exc}") from exc
+    except (OSError, ImportError) as exc:
+        raise CliError(f"{path}: {_first_line(exc)}") from exc
+
+
+class _Sink:
+    """Where a load's COPYs go: the table, or a staging table made on first use.
+
+    A staging table has exactly the loaded columns (those every file
+    supplies) and no constraints; :meth:`merge_sql` puts its rows into the
+    table, so the columns the files leave out get the table's defaults and
+    identities, as a COPY straight into it would give them.
+    """
+
+    def __init__(self, conn: Connection, args: argparse.Namespace, temp: bool) -> None:
+        self.conn = conn
+        self.args = args
+        self.temp = temp
+        self.name: str | None = None
+        self.columns: list[str] | None = None
+        self.first: str = ""  # the file whose columns made the staging table
+
+    def into(self, columns: list[str] | None, source: str) -> tuple[str, list[str]]:
+        """The staging table's name and the columns to copy (made on first use)."""
+        wanted = columns or (_columns(self.args) if self.args.columns else None)
+        if wanted is None:
+            wanted = self._loadable()
+        if self.name is None:
+            self.name = f"pgcopy_fast_stage_{uuid.uuid4().hex[:12]}"
+            kind = "TEMP" if self.temp else "UNLOGGED"
+            drop = " ON COMMIT DROP" if self.temp else ""
+            cols = ", ".join(quote_ident(c) for c in wanted)
+            try:
+                self.conn.execute(
+                    f"CREATE {kind} TABLE {quote_ident(self.name)}{drop} AS SELECT "
+                    f"{cols} FROM {self._table()} WITH NO DATA"
+                )
+            except DatabaseError as exc:
+                self.name = None
+                raise CliError(f"{source}: {_first_line(exc)}") from exc
+            self.columns, self.first = list(wanted), source
+        elif sorted(wanted) != sorted(self.columns or []):
+            raise CliError(
+                f"{source} has columns {_quoted_list(wanted)} but {self.first} "
+                f"{_quoted_list(self.columns or [])}: the files of one load "
+                "through a staging table give the same columns"
+            )
+        return self.name, list(wanted)
+
+    def _table(self) -> str:
+        return _table_sql(self.args)
+
+    def _loadable(self) -> list[str]:
+        # what COPY without a column list loads: every column but generated ones
+        _, columns = _table_columns(self.conn, self.args)
+        return [c.name for c in columns if not c.generated]
+
+    def merge_sql(self) -> str:
+        """The INSERT (``--upsert``: ``ON CONFLICT ... DO UPDATE``) from staging."""
+        assert self.name is not None and self.columns is not None
+        cols = ", ".join(quote_ident(c) for c in self.columns)
+        # as COPY does, the file's values go into identity columns too
+        sql = (
+            f"INSERT INTO {self._table()} ({cols}) OVERRIDING SYSTEM VALUE "
+            f"SELECT {cols} FROM {quote_ident(self.name)}"
+        )
+        if not self.args.upsert:
+            return sql
+        keys = [k.strip() for k in self.args.upsert.split(",") if k.strip()]
+        missing = [k for k in keys if k not in self.columns]
+        if missing:
+            raise CliError(
+                f"--upsert: the files do not give the key {_plural(missing)}"
+            )
+        updates = ", ".join(
+            f"{quote_ident(c)} = EXCLUDED.{quote_ident(c)}"
+            for c in self.columns
+            if c not in keys
+        )
+        action = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
+        on = ", ".join(quote_ident(k) for k in keys)
+        return f"{sql} ON CONFLICT ({on}) {action}"
+
+    def drop(self) -> None:
+        """Drop a staging table left by a failure (the connection may be broken)."""
+        if self.name is not None and not self.temp:
+            with contextlib.suppress(Error):
+                if self.conn.transaction_status is not TransactionStatus.IDLE:
+                    self.conn.execute("ROLLBACK")
+                self.conn.execute(f"DROP TABLE IF EXISTS {quote_ident(self.name)}")
+        self.name = None
+
+
+def _execute(conn: Connection, sql: str, what: str) -> None:
+    try:
+        conn.execute(sql)
+    except DatabaseError as exc:
+        raise CliError(f"{what}: {_first_line(exc)}") from exc
+
+
+def _load_one_transaction(
+    args: argparse.Namespace, paths: list[str], create: str | None
+) -> tuple[int, str]:
+    # one connection, one transaction: a failure anywhere commits nothing
+    with contextlib.ExitStack() as stack:
+        conn = stack.enter_context(_connection(args))
+        args.rejected_so_far = 0
+        args.rejects_file = None
+        if args.on_error == "skip" and args.rejects:
+            try:
+                args.rejects_file = stack.enter_context(open(args.rejects, "wb"))
+            except OSError as exc:
+                raise CliError(f"{args.rejects}: {exc.strerror}") from exc
+        sink = _Sink(conn, args, temp=True) if args.upsert else None
+        rows = rejected = 0
+        conn.execute("BEGIN")
+        try:
+            if args.before:
+                _execute(conn, args.before, "--before")
+            if create:
+                _execute(conn, create, "--create")
+            if args.truncate:
+                _execute(conn, f"TRUNCATE {_table_sql(args)}", "--truncate")
+            for path in paths:
+                done, bad = _copy_file_in(conn, args, path, sink)
+                rows, rejected = rows + done, rejected + bad
+            if sink is not None and sink.name is not None:
+                _execute(conn, sink.merge_sql(), "--upsert")
+            if args.after:
+                _execute(conn, args.after, "--after")
+            conn.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(Error):
+                conn.execute("ROLLBACK")
+            raise
+    how = ""
+    if args.on_error == "skip":
+        where = f" ({args.rejects})" if args.rejects else ""
+        how = f", rejected {rejected:,}{where}"
+    return rows, how
+
+
+def _copy_file_in(
+    conn: Connection, args: argparse.Namespace, path: str, sink: _Sink | None
+) -> tuple[int, int]:
+    """Copy one file into the table or ``sink``: (rows loaded, rows rejected)."""
+    if args.format in files.COLUMNAR:
+        return _copy_columnar(conn, args, path, sink), 0
+    stream, size = _open_input(path)
+    source = "stdin" if path == "-" else path
+    with stream:
+        names, head, header_option, line_offset = None, b"", None, 0
         if args.header:
             head, header = _read_header(stream, args, source)
             if header is not None:
                 names = _check_header(conn, args, header, source)
-                target = _target(args, columns=names)
                 header_option = _header_option(conn)
-                if header_option:
+                if header_option and args.on_error != "skip":
                     head = head[header.bom :]
                 else:  # the server does not read it: leave it out
-                    head = head[header.end :]
-                    line_offset = 1
+                    head, line_offset = head[header.end :], 1
+        if sink is not None:
+            name, names = sink.into(names, source)
+            target = quote_ident(name) + _column_list(args, names)
+        else:
+            target = _target(args, columns=names)
+        if args.on_error == "skip":
+            return _copy_skipping(conn, args, stream, head, line_offset, target, source)
         sql = f"COPY {target} FROM STDIN {_options_sql(conn, args, header_option)}"
         try:
             with _progress(args, size, "load") as advance, conn.copy_in(sql) as cp:
@@ -821,169 +881,149 @@ def _load(args: argparse.Namespace) -> int:
             raise CliError(_describe_error(source, exc, line_offset)) from exc
         except OSError as exc:
             raise CliError(f"{source}: {exc}") from exc
-    _report(
-        args, f"loaded {cp.rowcount:,} rows into {args.table}", cp.rowcount, started
-    )
-    return 0
+    return cp.rowcount, 0
 
 
-def _is_glob(path: str) -> bool:
-    return any(c in path for c in "*?[")
-
-
-def _load_files(args: argparse.Namespace) -> int:
-    # several CSV / text files: one load each (each its own transaction, or
-    # its own --atomic / --upsert), one summary line for them all
-    paths = _input_paths(args.file)
-    started = time.perf_counter()
-    quiet, rows, size = args.quiet, 0, 0
-    args.quiet = True
+def _copy_skipping(
+    conn: Connection,
+    args: argparse.Namespace,
+    stream: IO[bytes],
+    head: bytes,
+    first_line: int,
+    target: str,
+    source: str,
+) -> tuple[int, int]:
+    # --on-error skip: chunks under savepoints, bad rows to --rejects with the
+    # server's message (cli/rejects.py)
+    quote = (args.quote or '"').encode() if args.format == "csv" else b""
+    sql = f"COPY {target} FROM STDIN {_options_sql(conn, args, None)}"
+    chunks = row_chunks(stream, quote, head, first_line, size=1 << 20)
+    out = args.rejects_file
     try:
-        for path in paths:
-            args.file = path
-            status = _load_upsert(args) if args.upsert else _load(args)
-            if status:
-                return status
-            rows += getattr(args, "rows_done", 0)
-            size += getattr(args, "bytes_done", 0)
-    finally:
-        args.quiet = quiet
-    args.bytes_done = size
-    _report(
-        args, f"loaded {rows:,} rows into {args.table} from {len(paths)} files",
-        rows, started,
-    )  # fmt: skip
-    return 0
+        loaded, rejected = rejects.load_skipping(
+            conn, sql, chunks, quote, args.max_errors, out, _first_line,
+            args.rejected_so_far,
+        )  # fmt: skip
+    except rejects.TooManyErrors as exc:
+        raise CliError(f"{source}: {exc} (nothing committed)") from exc
+    args.rejected_so_far += rejected
+    return loaded, rejected
 
 
-def _input_paths(pattern: str) -> list[str]:
-    # one file, or every file a glob matches (sorted: a stable order)
-    if any(c in pattern for c in "*?["):
-        found = sorted(glob.glob(pattern))
-        if not found:
-            raise CliError(f"{pattern}: no file matches")
-        return found
-    if not os.path.exists(pattern):
-        raise CliError(f"{pattern}: No such file or directory")
-    return [pattern]
-
-
-def _load_columnar(args: argparse.Namespace) -> int:
+def _copy_columnar(
+    conn: Connection, args: argparse.Namespace, path: str, sink: _Sink | None
+) -> int:
     # Parquet / Arrow / NDJSON through copy_arrow: row groups and batches
-    # stream, and --jobs spreads them over connections (copy_arrow(jobs=))
-    if args.file == "-":
-        raise CliError(f"{args.format} input is read from a file, not stdin")
-    paths = _input_paths(args.file)
-    started = time.perf_counter()
+    # stream, so memory stays at a batch or two whatever the file's size;
+    # with --jobs they spread over connections (copy_arrow(jobs=))
     try:
-        readers = [files.open_reader(path, args.format) for path in paths]
+        reader = files.open_reader(path, args.format)
     except (OSError, ValueError, ImportError) as exc:
-        raise CliError(f"{args.file}: {_first_line(exc)}") from exc
-    if args.create:
+        raise CliError(f"{path}: {_first_line(exc)}") from exc
+    columns = _columns(args) if args.columns else None
+    table = args.table
+    if sink is not None:
+        table, columns = sink.into(columns or list(reader.schema.names), path)
+    try:
+        rows: int = conn.copy_arrow(table, reader, columns, jobs=args.jobs)
+    except (Error, InterfaceError) as exc:
+        raise CliError(f"{path}: {_first_line(exc)}") from exc
+    args.bytes_done += os.path.getsize(path)
+    return rows
+
+
+def _load_jobs(
+    args: argparse.Namespace, paths: list[str], create: str | None
+) -> tuple[int, str]:
+    # N connections.  One file straight into the table: the jobs commit
+    # together at the end.  Otherwise the files load a staging table and
+    # one transaction runs --before, --truncate, the move (or the upsert)
+    # and --after: all or nothing.  A table --create made is dropped again
+    # when the load fails.
+    staged = bool(
+        len(paths) > 1
+        or args.atomic
+        or args.upsert
+        or args.truncate
+        or args.before
+        or args.after
+    )
+    with _dsn(args) as dsn, _connect(dsn) as admin:
+        made = False
+        sink = _Sink(admin, args, temp=False) if staged else None
         try:
-            create = files.create_sql(args.table, readers[0].schema)
-        except ValueError as exc:
-            raise CliError(f"--create: {exc}") from exc
-        if args.dry_run:
-            print(create + ";")
-            return 0
-    with _connection(args) as conn:
-        columns = _columns(args) if args.columns else None
-        rows = 0
-        try:
-            if args.create:
-                conn.execute(create)
-            if args.truncate:
-                conn.execute(f"TRUNCATE {quote_table(*parse_table(args.table))}")
-            for path, reader in zip(paths, readers, strict=True):
-                current = path
-                rows += conn.copy_arrow(
-                    args.table, reader, columns, jobs=args.jobs, atomic=args.atomic
-                )
-        except (Error, InterfaceError) as exc:
-            raise CliError(f"{current if rows or len(paths) > 1 else args.file}: "
-                           f"{_first_line(exc)}") from exc  # fmt: skip
-    where = f" from {len(paths)} files" if len(paths) > 1 else ""
-    args.bytes_done = sum(os.path.getsize(p) for p in paths)
-    _report(args, f"loaded {rows:,} rows into {args.table}{where}", rows, started)
-    return 0
+            if create:
+                _execute(admin, create, "--create")  # the jobs must see it
+                made = True
+            rows = 0
+            for path in paths:
+                if args.format in files.COLUMNAR:
+                    rows += _copy_columnar(admin, args, path, sink)
+                else:
+                    rows += _load_parallel(args, dsn, admin, path, sink)
+            if sink is not None:
+                _move(admin, args, sink)
+        except BaseException:
+            if sink is not None:
+                sink.drop()
+            if made:
+                with contextlib.suppress(Error):
+                    admin.execute(f"DROP TABLE IF EXISTS {_table_sql(args)}")
+            raise
+    how = " atomically" if staged else ""
+    return rows, f"{how} with {args.jobs} jobs"
 
 
-def _report(args: argparse.Namespace, what: str, rows: int, started: float) -> None:
-    # one summary line after every command, in a pipe too (cron and Airflow
-    # logs get the row count), unless -q
-    seconds = time.perf_counter() - started
-    rate = f", {rows / seconds:,.0f} rows/s" if seconds > 0 and rows > 0 else ""
-    done = getattr(args, "bytes_done", 0)
-    if done:
-        rate = f", {done / 1e6:,.1f} MB{rate}"
-    args.rows_done = rows
-    shown = getattr(args, "shown_table", None)
-    if shown:
-        what = what.replace(args.table, shown)
-    if not getattr(args, "quiet", False):
-        print(f"pgcopy-fast: {what} in {seconds:.2f} s{rate}", file=sys.stderr)
+def _move(admin: Connection, args: argparse.Namespace, sink: _Sink) -> None:
+    # the final transaction of a staged load: all of it, or none of it
+    admin.execute("BEGIN")
+    try:
+        if args.before:
+            _execute(admin, args.before, "--before")
+        if args.truncate:
+            _execute(admin, f"TRUNCATE {_table_sql(args)}", "--truncate")
+        _execute(admin, sink.merge_sql(), "--upsert" if args.upsert else "the move")
+        if args.after:
+            _execute(admin, args.after, "--after")
+        admin.execute(f"DROP TABLE {quote_ident(sink.name or '')}; COMMIT")
+        sink.name = None
+    except CliError as exc:
+        raise CliError(f"{exc} (nothing committed)") from exc
 
 
-class Interrupted(BaseException):
-    """Ctrl-C or SIGTERM during a load, with what it had committed."""
-
-    def __init__(self, status: int, committed: str) -> None:
-        super().__init__(committed)
-        self.status = status
-        self.committed = committed
-
-
-def _load_parallel(args: argparse.Namespace) -> int:
+def _load_parallel(
+    args: argparse.Namespace,
+    dsn: str,
+    admin: Connection,
+    path: str,
+    sink: _Sink | None,
+) -> int:
     # Any input (a file, gzip, zstd, stdin) is read by this thread and cut
     # into chunks at row boundaries; N jobs, each a connection and one COPY,
     # take chunks from a bounded queue (parallel.jobs).  A failure or an
     # interrupt stops every job: their COPYs end with CopyFail.
-    if args.format == "binary":
-        raise CliError(
-            "--jobs cuts text or CSV at row boundaries; binary cannot be cut"
+    stream, size = _open_input(path)
+    source = "stdin" if path == "-" else path
+    with stream:
+        columns = _columns(args) if args.columns else None
+        head, first_line = b"", 0
+        if args.header:
+            head, header = _read_header(stream, args, source)
+            if header is not None:
+                columns = _check_header(admin, args, header, source)
+                head, first_line = head[header.end :], 1
+        if sink is not None:
+            name, columns = sink.into(columns, source)
+            target = quote_ident(name) + _column_list(args, columns)
+        else:
+            target = _target(args, columns=columns)
+        rows, states = _run_load_jobs(
+            args, dsn, stream, head, first_line, target, source, size
         )
-    stream, size = _open_input(args.file)
-    source = "stdin" if args.file == "-" else args.file
-    started = time.perf_counter()
-    with stream, _dsn(args) as dsn:
-        try:
-            admin = connect(dsn)
-        except Error as exc:
-            raise CliError(f"cannot connect: {_first_line(exc)}") from exc
-        with admin:
-            columns = _columns(args) if args.columns else None
-            head, first_line = b"", 0
-            if args.header:
-                head, header = _read_header(stream, args, source)
-                if header is not None:
-                    columns = _check_header(admin, args, header, source)
-                    head, first_line = head[header.end :], 1
-            staging = _create_staging(admin, args) if args.atomic else None
-            try:
-                rows, states = _run_load_jobs(
-                    args, dsn, stream, head, first_line, columns, staging, source, size
-                )
-                failed = [j for j in states if j.failed]
-                if staging:
-                    return _finish_atomic(
-                        admin, args, staging, columns, rows, failed, len(states),
-                        started,
-                    )  # fmt: skip
-                staging = None
-            finally:
-                if staging:
-                    with contextlib.suppress(Error):
-                        admin.execute(f"DROP TABLE IF EXISTS {quote_ident(staging)}")
+    failed = [j for j in states if j.failed]
     if failed:
         raise CliError(f"{failed[0].value}{NOTHING_COMMITTED}")
-    _report(
-        args,
-        f"loaded {rows:,} rows into {args.table} with {len(states)} jobs",
-        rows,
-        started,
-    )
-    return 0
+    return rows
 
 
 def _run_load_jobs(
@@ -992,23 +1032,13 @@ def _run_load_jobs(
     stream: IO[bytes],
     head: bytes,
     first_line: int,
-    columns: list[str] | None,
-    staging: str | None,
+    target: str,
     source: str,
     size: int | None,
 ) -> tuple[int, list[Job]]:
     quote = (args.quote or '"').encode() if args.format == "csv" else b""
-    target = (
-        quote_ident(staging) + _column_list(args, columns)
-        if staging
-        else _target(args, columns=columns)
-    )
     lock = threading.Lock()
     sessions = [connect(dsn) for _ in range(args.jobs)]
-    previous = signal.getsignal(signal.SIGTERM)
-
-    def terminated(signum: int, frame: Any) -> None:
-        raise Interrupted(143, "")
 
     def work(index: int, feed: Iterator[Chunk], advance: Any) -> int:
         # the COPY's line N is line (first_line + N - copy_line) of the input
@@ -1030,8 +1060,6 @@ def _run_load_jobs(
         except DatabaseError as exc:
             raise _JobError(_describe_error(source, exc, _offset(exc, spans))) from exc
 
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, terminated)
     try:
         with _progress(args, size, "load") as advance:
             chunks = row_chunks(stream, quote, head, first_line)
@@ -1043,8 +1071,6 @@ def _run_load_jobs(
         status = exc.status if isinstance(exc, Interrupted) else 130
         raise Interrupted(status, "nothing (every job rolled back)") from exc
     finally:
-        if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGTERM, previous)
         for conn in sessions:
             conn.close()
     for job in states:
@@ -1072,52 +1098,83 @@ def _offset(exc: BaseException, spans: list[tuple[int, int, int]]) -> int:
     return 0
 
 
-def _create_staging(conn: Connection, args: argparse.Namespace) -> str:
-    schema, name = parse_table(args.table)
-    staging = f"pgcopy_fast_stage_{uuid.uuid4().hex[:12]}"
-    conn.execute(
-        f"CREATE UNLOGGED TABLE {quote_ident(staging)} "
-        f"(LIKE {quote_table(schema, name)} INCLUDING DEFAULTS INCLUDING IDENTITY)"
-    )
-    return staging
+def _input_paths(pattern: str) -> list[str]:
+    # one file, or every file a glob matches (sorted: a stable order)
+    if any(c in pattern for c in "*?["):
+        found = sorted(glob.glob(pattern))
+        if not found:
+            raise CliError(f"{pattern}: no file matches")
+        return found
+    if not os.path.exists(pattern):
+        raise CliError(f"{pattern}: No such file or directory")
+    return [pattern]
 
 
-def _finish_atomic(
-    conn: Connection,
-    args: argparse.Namespace,
-    staging: str,
-    columns: list[str] | None,
-    rows: int,
-    failed: list[Job],
-    jobs: int,
-    started: float,
-) -> int:
+#: Bytes of a CSV / text file read to infer its columns' types for --create.
+INFER_BYTES = 1 << 20
+
+
+def _inferred_create(args: argparse.Namespace, path: str) -> str:
+    # pyarrow's CSV type inference over the first MiB of whole rows; with
+    # --header the names come from it, else c1, c2, ...
     try:
-        if failed:
-            raise CliError(f"{failed[0].value} (--atomic: nothing committed)")
-        schema, name = parse_table(args.table)
-        if columns is None:
-            columns = [c.name for c in column_types(conn, schema, name, None)]
-        cols = ", ".join(quote_ident(c) for c in columns)
-        # As COPY does, the file's values go into identity columns too.
-        conn.execute(
-            f"BEGIN; INSERT INTO {quote_table(schema, name)} ({cols}) "
-            f"OVERRIDING SYSTEM VALUE SELECT {cols} FROM {quote_ident(staging)}; "
-            f"DROP TABLE {quote_ident(staging)}; COMMIT"
+        import pyarrow.csv as pc
+    except ImportError:
+        raise CliError("--create for CSV needs pyarrow (pgcopy_fast[arrow])") from None
+    stream, _ = _open_input(path)
+    with stream:
+        sample = stream.read(INFER_BYTES)
+    quote = (args.quote or '"').encode() if args.format == "csv" else b""
+    if len(sample) == INFER_BYTES:
+        sample = sample[: last_row_end(sample, quote)]
+    delimiter = args.delimiter or ("," if args.format == "csv" else "\t")
+    null = (
+        args.null if args.null is not None else ("" if args.format == "csv" else "\\N")
+    )
+    try:
+        table = pc.read_csv(
+            io.BytesIO(sample),
+            read_options=pc.ReadOptions(autogenerate_column_names=not args.header),
+            parse_options=pc.ParseOptions(
+                delimiter=delimiter,
+                quote_char=(args.quote or '"') if args.format == "csv" else False,
+                newlines_in_values=args.format == "csv",
+            ),
+            convert_options=pc.ConvertOptions(
+                null_values=[null], strings_can_be_null=True
+            ),
         )
-        _report(
-            args,
-            f"loaded {rows:,} rows into {args.table} atomically with {jobs} jobs",
-            rows,
-            started,
-        )
-        return 0
-    except DatabaseError as exc:
-        with contextlib.suppress(Error):
-            conn.execute("ROLLBACK")
-        raise CliError(
-            f"{args.file}: {_first_line(exc)} (--atomic: nothing committed)"
-        ) from exc
+    except Exception as exc:  # pyarrow's ArrowInvalid: the sample's own words
+        raise CliError(f"{path}: --create: {_first_line(exc)}") from exc
+    schema = table.schema
+    if not args.header:
+        names = [f"c{i + 1}" for i in range(len(schema))]
+        schema = table.rename_columns(names).schema
+    try:
+        return files.create_sql(args.table, schema)
+    except ValueError as exc:
+        raise CliError(f"--create: {exc}") from exc
+
+
+def _report(args: argparse.Namespace, what: str, rows: int, started: float) -> None:
+    # one summary line after every command, in a pipe too (cron and Airflow
+    # logs get the row count), unless -q
+    seconds = time.perf_counter() - started
+    rate = f", {rows / seconds:,.0f} rows/s" if seconds > 0 and rows > 0 else ""
+    done = getattr(args, "bytes_done", 0)
+    if done:
+        rate = f", {done / 1e6:,.1f} MB{rate}"
+    if not getattr(args, "quiet", False):
+        print(f"pgcopy-fast: {what} in {seconds:.2f} s{rate}", file=sys.stderr)
+
+
+class Interrupted(BaseException):
+    """Ctrl-C or SIGTERM during a load, with what it had committed."""
+
+    def __init__(self, status: int, committed: str) -> None:
+        super().__init__(committed)
+        self.status = status
+        self.committed = committed
 
 
 # -- dump ------------------------------------------------------------------

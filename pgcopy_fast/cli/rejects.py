@@ -55,60 +55,58 @@ def load_skipping(
     max_errors: int,
     rejects: IO[bytes] | None,
     describe: Callable[[BaseException], str],
+    rejected_before: int = 0,
 ) -> tuple[int, int]:
     """Copy the chunks, rejecting bad rows; ``(rows loaded, rows rejected)``.
 
-    Runs in a transaction of its own, committed at the end.
+    Runs inside the caller's transaction (each chunk under a savepoint).
+
+    ``rejected_before``: the load's earlier files' rejects, which count
+    towards ``max_errors`` too.
 
     Raises:
-        TooManyErrors: more than ``max_errors`` rejects (rolled back).
+        TooManyErrors: more than ``max_errors`` rejects.
     """
     loaded = rejected = 0
-    conn.execute("BEGIN")
-    try:
-        for chunk in chunks:
-            rows = split_rows(chunk.data, quote)
-            pending: list[tuple[int, list[bytes]]] = [(chunk.first_line, rows)]
-            while pending:
-                first_line, part = pending.pop()
-                if not part:
+    for chunk in chunks:
+        rows = split_rows(chunk.data, quote)
+        pending: list[tuple[int, list[bytes]]] = [(chunk.first_line, rows)]
+        while pending:
+            first_line, part = pending.pop()
+            if not part:
+                continue
+            conn.execute("SAVEPOINT pgcopy_fast_chunk")
+            try:
+                with conn.copy_in(sql) as cp:
+                    cp.write(b"".join(part))
+                conn.execute("RELEASE SAVEPOINT pgcopy_fast_chunk")
+                loaded += cp.rowcount
+                continue
+            except DatabaseError as exc:
+                conn.execute("ROLLBACK TO SAVEPOINT pgcopy_fast_chunk")
+                bad = _bad_row(exc, part)
+                if bad is None and len(part) > 1:
+                    half = len(part) // 2
+                    lines = sum(r.count(b"\n") for r in part[:half])
+                    pending.append((first_line + lines, part[half:]))
+                    pending.append((first_line, part[:half]))
                     continue
-                conn.execute("SAVEPOINT pgcopy_fast_chunk")
-                try:
-                    with conn.copy_in(sql) as cp:
-                        cp.write(b"".join(part))
-                    conn.execute("RELEASE SAVEPOINT pgcopy_fast_chunk")
-                    loaded += cp.rowcount
-                    continue
-                except DatabaseError as exc:
-                    conn.execute("ROLLBACK TO SAVEPOINT pgcopy_fast_chunk")
-                    bad = _bad_row(exc, part)
-                    if bad is None and len(part) > 1:
-                        half = len(part) // 2
-                        lines = sum(r.count(b"\n") for r in part[:half])
-                        pending.append((first_line + lines, part[half:]))
-                        pending.append((first_line, part[:half]))
-                        continue
-                    index = bad if bad is not None else 0
-                    before = part[:index]
-                    line = first_line + sum(r.count(b"\n") for r in before) + 1
-                    rejected += 1
-                    if rejects is not None:
-                        rejects.write(
-                            f"line {line}: {describe(exc)}\n".encode() + part[index]
-                        )
-                    if rejected > max_errors:
-                        raise TooManyErrors(
-                            f"more than {max_errors} bad rows (the last at line "
-                            f"{line}: {describe(exc)})"
-                        ) from exc
-                    after_line = line + part[index].count(b"\n") - 1
-                    pending.append((after_line, part[index + 1 :]))
-                    pending.append((first_line, before))
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
+                index = bad if bad is not None else 0
+                before = part[:index]
+                line = first_line + sum(r.count(b"\n") for r in before) + 1
+                rejected += 1
+                if rejects is not None:
+                    rejects.write(
+                        f"line {line}: {describe(exc)}\n".encode() + part[index]
+                    )
+                if rejected + rejected_before > max_errors:
+                    raise TooManyErrors(
+                        f"more than {max_errors} bad rows (the last at line "
+                        f"{line}: {describe(exc)})"
+                    ) from exc
+                after_line = line + part[index].count(b"\n") - 1
+                pending.append((after_line, part[index + 1 :]))
+                pending.append((first_line, before))
     return loaded, rejected
 
 
