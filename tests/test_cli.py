@@ -866,3 +866,106 @@ def test_create_from_a_csv_infers_the_types(cli, tmp_path: Path, conn) -> None:
     ]
     assert conn.execute("SELECT count(*), count(name) FROM inf_t").rows == [("2", "1")]
     conn.execute("DROP TABLE inf_t")
+
+
+# -- one load, all or nothing ------------------------------------------------------
+
+
+def _staging_tables(conn: pcf.Connection) -> list[tuple[str | None, ...]]:
+    return conn.execute(
+        "SELECT relname FROM pg_class WHERE relname LIKE 'pgcopy_fast_stage%'"
+    ).rows
+
+
+@pytest.mark.parametrize("jobs", [[], ["--jobs", "2"]])
+def test_a_failing_file_of_a_glob_commits_nothing(
+    cli, tmp_path: Path, cli_table: str, conn, jobs: list[str]
+) -> None:
+    conn.execute(
+        "INSERT INTO cli_t SELECT g, 'kept', NULL FROM generate_series(-9, 0) g"
+    )
+    before = conn.execute("SELECT count(*), sum(id) FROM cli_t").rows
+    for part in range(3):
+        rows = [b"%d,n,x\n" % (part * 5000 + i + 1) for i in range(5000)]
+        if part == 2:
+            rows[4321] = b"oops,n,x\n"
+        (tmp_path / f"part-{part}.csv").write_bytes(b"".join(rows))
+    pattern = str(tmp_path / "part-*.csv")
+    for extra in ([], ["--truncate"], ["--before", "DELETE FROM cli_t"]):
+        err = one_error_line(cli("load", pattern, "-t", cli_table, *jobs, *extra))
+        assert err.startswith(f"{tmp_path / 'part-2.csv'}: line 4322: column id:"), err
+        assert "nothing committed" in err or not jobs, err
+        # the files before it, the TRUNCATE and the --before: all rolled back
+        assert conn.execute("SELECT count(*), sum(id) FROM cli_t").rows == before
+        assert _staging_tables(conn) == []
+
+
+@pytest.mark.parametrize("jobs", [[], ["--jobs", "2"]])
+def test_create_that_fails_to_load_leaves_no_table(
+    cli, tmp_path: Path, conn, jobs: list[str]
+) -> None:
+    pa = require("pyarrow")
+    pq = require("pyarrow.parquet")
+    conn.execute("DROP TABLE IF EXISTS made_t")
+    # text with a NUL, which PostgreSQL refuses: the load fails after the CREATE
+    table = pa.table({"id": pa.array(range(3000), pa.int64()), "s": ["x\x00y"] * 3000})
+    pq.write_table(table, tmp_path / "nul.parquet", row_group_size=500)
+    done = cli("load", str(tmp_path / "nul.parquet"), "-t", "made_t", "--create", *jobs)
+    assert done.returncode == 1, done.stderr
+    assert conn.execute("SELECT to_regclass('made_t') IS NULL").rows == [("t",)]
+    assert _staging_tables(conn) == []
+
+
+@pytest.mark.parametrize("jobs", [[], ["--jobs", "2"]])
+def test_upsert_keeps_identities_and_generates_the_new_ones(
+    cli, tmp_path: Path, conn, jobs: list[str]
+) -> None:
+    conn.execute(
+        "DROP TABLE IF EXISTS up_t; CREATE TABLE up_t (id int GENERATED ALWAYS AS "
+        "IDENTITY PRIMARY KEY, code text UNIQUE NOT NULL, n int, "
+        "seen timestamptz NOT NULL DEFAULT now())"
+    )
+    conn.execute(
+        "INSERT INTO up_t (code, n) SELECT 'c' || g, 0 FROM generate_series(1, 100) g"
+    )
+    old = dict(conn.execute("SELECT code, id FROM up_t").rows)
+    src = tmp_path / "up.csv"
+    # codes 51..150: 50 updates, 50 inserts; the file has no id column
+    src.write_bytes(
+        b"n,code\n" + b"".join(b"%d,c%d\n" % (g, g) for g in range(51, 151))
+    )
+    done = cli("load", str(src), "-t", "up_t", "--header", "--upsert", "code", *jobs)
+    assert done.returncode == 0, done.stderr
+    got = {code: (int(i), int(n)) for i, code, n in conn.execute(
+        "SELECT id, code, n FROM up_t").rows}  # fmt: skip
+    assert len(got) == 150
+    for g in range(1, 151):
+        ident, n = got[f"c{g}"]
+        assert n == (g if g > 50 else 0)
+        if g <= 100:
+            assert ident == int(old[f"c{g}"])  # an update keeps its identity
+    new_ids = [got[f"c{g}"][0] for g in range(101, 151)]
+    assert len(set(new_ids)) == 50 and min(new_ids) > 100  # the table's sequence
+    assert _staging_tables(conn) == []
+    conn.execute("DROP TABLE up_t")
+
+
+def test_on_error_skip_over_a_glob_counts_every_file(
+    cli, tmp_path: Path, cli_table: str, conn
+) -> None:
+    for part in range(2):
+        rows = [b"%d,n,x\n" % (part * 100 + i) for i in range(100)]
+        rows[10 * (part + 1)] = b"bad%d,n,x\n" % part
+        (tmp_path / f"s-{part}.csv").write_bytes(b"".join(rows))
+    rejects = tmp_path / "rej.txt"
+    args = ["load", str(tmp_path / "s-*.csv"), "-t", cli_table, "--on-error", "skip"]
+    done = cli(*args, "--rejects", str(rejects))
+    assert done.returncode == 0, done.stderr
+    assert b"loaded 198 rows into cli_t from 2 files, rejected 2" in done.stderr
+    report = rejects.read_bytes().decode()
+    assert "line 11: " in report and "bad0,n,x\n" in report
+    assert "line 21: " in report and "bad1,n,x\n" in report
+    conn.execute("TRUNCATE cli_t")
+    done = cli(*args, "--max-errors", "1")  # one bad row per file: two in all
+    assert done.returncode == 1 and b"more than 1 bad rows" in done.stderr
+    assert conn.execute("SELECT count(*) FROM cli_t").rows == [("0",)]
