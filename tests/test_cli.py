@@ -969,3 +969,46 @@ def test_on_error_skip_over_a_glob_counts_every_file(
     done = cli(*args, "--max-errors", "1")  # one bad row per file: two in all
     assert done.returncode == 1 and b"more than 1 bad rows" in done.stderr
     assert conn.execute("SELECT count(*) FROM cli_t").rows == [("0",)]
+
+
+def test_ndjson_dump_is_the_servers_json_one_object_per_line(
+    cli, tmp_path: Path, conn
+) -> None:
+    orjson = require("orjson")
+    conn.execute(
+        "DROP TABLE IF EXISTS nj_t; CREATE TABLE nj_t (id int, s text, j json, "
+        "n numeric, t timestamptz, b bytea, f float8, a int[])"
+    )
+    conn.execute(
+        'INSERT INTO nj_t VALUES (1, E\'a\\\\b"c\\nd\\te\', E\'{"k":\\n\\t"v\\\\n"}\', '
+        "1.50, '2024-01-02 03:04:05+00', '\\x0102', 'Infinity', '{1,NULL}'), "
+        "(2, NULL, NULL, NULL, NULL, NULL, NULL, NULL)"
+    )
+    conn.execute(
+        "INSERT INTO nj_t SELECT g, E'x\\\\' || g, NULL, g, NULL, NULL, g, NULL "
+        "FROM generate_series(3, 5000) g"
+    )
+    one, two = tmp_path / "one.ndjson", tmp_path / "two.ndjson.gz"
+    done = cli("dump", "-t", "nj_t", "-o", str(one))
+    assert done.returncode == 0, done.stderr
+    done = cli("dump", "-t", "nj_t", "-o", str(two), "-j", "2")
+    assert done.returncode == 0, done.stderr
+    lines = one.read_bytes().splitlines()
+    assert sorted(lines) == sorted(gzip.decompress(two.read_bytes()).splitlines())
+    got = {r["id"]: r for r in map(orjson.loads, lines)}
+    assert len(got) == 5000 and got[77]["s"] == "x\\77"
+    assert got[1] == {
+        "id": 1,
+        "s": 'a\\b"c\nd\te',
+        "j": {"k": "v\n"},  # the json column's raw newline and tab were whitespace
+        "n": 1.5,
+        "t": "2024-01-02T03:04:05+00:00",
+        "b": "\\x0102",
+        "f": "Infinity",
+        "a": [1, None],
+    }
+    assert set(got[2].values()) == {2, None}
+    query = cli("dump", "--query", "SELECT id AS \"the id\" FROM nj_t WHERE id = 1",
+                "--format", "ndjson")  # fmt: skip
+    assert query.returncode == 0 and query.stdout == b'{"the id":1}\n', query.stderr
+    conn.execute("DROP TABLE nj_t")

@@ -1185,7 +1185,16 @@ def cmd_dump(args: argparse.Namespace) -> int:
     if bool(args.table) == bool(args.query):
         raise CliError("give either --table or --query")
     args.format = files.format_of(args.output, args.format)
-    if args.format in files.COLUMNAR:
+    args.transform = None
+    if args.format == "ndjson":
+        # The server writes the JSON (row_to_json: PostgreSQL's own form of
+        # every type) as a text COPY; the client only undoes the COPY escapes
+        if args.delimiter or args.null or args.quote or args.header:
+            raise CliError(
+                "--delimiter, --null, --quote and --header do not apply to ndjson"
+            )
+        args.format, args.transform = "text", _json_lines
+    elif args.format in files.COLUMNAR:
         return _dump_columnar(args)
     if args.format == "binary" and (
         args.delimiter or args.null or args.quote or args.header
@@ -1197,20 +1206,25 @@ def cmd_dump(args: argparse.Namespace) -> int:
         return _dump_parallel(args)
     started = time.perf_counter()
     out = _open_output(args.output)
+    transform = args.transform or bytes
     with _connection(args) as conn:
         if args.table:
             source = _target(args)
+            if args.transform:
+                source = f"(SELECT * FROM {source})"
         else:
             # One statement only: it is pasted into COPY (...) TO STDOUT.
             try:
                 source = f"(\n{one_statement(args.query)}\n)"
             except InterfaceError as exc:
                 raise CliError(f"--query: {exc}") from exc
+        if args.transform:
+            source = _as_json(source[1:-1])
         sql = f"COPY {source} TO STDOUT {_options_sql(conn, args, args.header)}"
         try:
             with _progress(args, None, "dump") as advance, conn.copy_out(sql) as cp:
                 for payloads in cp.read_batches():
-                    data = b"".join(payloads)
+                    data = transform(b"".join(payloads))
                     out.write(data)
                     advance(data)
         except DatabaseError as exc:
@@ -1225,6 +1239,26 @@ def cmd_dump(args: argparse.Namespace) -> int:
                     out.flush()
     _report(args, f"dumped {cp.rowcount:,} rows", cp.rowcount, started)
     return 0
+
+
+def _as_json(query: str) -> str:
+    """``query``'s rows as JSON objects, one per line (its column names as keys)."""
+    return f"(SELECT row_to_json(q) FROM (\n{query}\n) AS q)"
+
+
+#: COPY's text escapes; in JSON a raw newline, CR or tab can only be whitespace.
+_COPY_ESCAPE = re.compile(rb"\\(.)", re.DOTALL)
+_UNESCAPED = {b"\\": b"\\", b"n": b" ", b"r": b" ", b"t": b" "}
+
+
+def _json_lines(data: bytes) -> bytes:
+    """Text COPY rows of one json column as NDJSON lines.
+
+    The rows are whole (a CopyData holds whole rows), so no escape is cut.
+    """
+    if b"\\" not in data:
+        return data
+    return _COPY_ESCAPE.sub(lambda m: _UNESCAPED.get(m.group(1), m.group(0)), data)
 
 
 def _dump_columnar(args: argparse.Namespace) -> int:
@@ -1293,10 +1327,12 @@ def _dump_parallel(args: argparse.Namespace) -> int:
             with connect(dsn) as part, open(temps[index], "wb") as f:
                 import_snapshot(part, snapshot)
                 query = f"SELECT {cols} FROM {relation} WHERE {preds[index]}"
-                sql = f"COPY ({query}) TO STDOUT {_options_sql(part, args, header)}"
+                source = _as_json(query) if args.transform else f"({query})"
+                sql = f"COPY {source} TO STDOUT {_options_sql(part, args, header)}"
+                transform = args.transform or bytes
                 with part.copy_out(sql) as cp:
                     for payloads in cp.read_batches():
-                        f.write(b"".join(payloads))
+                        f.write(transform(b"".join(payloads)))
                 counts[index] = cp.rowcount
                 part.execute("COMMIT")
 
@@ -1305,6 +1341,7 @@ def _dump_parallel(args: argparse.Namespace) -> int:
                 for future in [pool.submit(job, i) for i in range(len(preds))]:
                     future.result()
             conn.execute("COMMIT")
+            args.bytes_done = sum(os.path.getsize(t) for t in temps)
             if args.parts:
                 for i, temp in enumerate(temps):
                     _copy_file(temp, _open_output(_part_path(args.output, i)))

@@ -1,4 +1,4 @@
-"""The CLI's columnar files: Parquet, Arrow IPC (Feather) and NDJSON, in and out.
+"""The CLI's columnar files: Parquet and Arrow IPC (Feather) in and out, NDJSON in.
 
 They go through the columnar path (``copy_arrow`` / ``copy_arrow_out``):
 a Parquet file streams by row groups, an IPC file by record batches, so
@@ -108,15 +108,7 @@ def write_stream(path: str, fmt: str, stream: Any) -> int:
                 writer.write_batch(batch)
                 rows += batch.num_rows
         return rows
-    import orjson
-
-    out: Any = gzip.open(path, "wb") if path.endswith(".gz") else open(path, "wb")
-    with out:
-        for batch in _chain(first, batches):
-            for row in batch.to_pylist():
-                out.write(orjson.dumps(row, default=str) + b"\n")
-            rows += batch.num_rows
-    return rows
+    raise ValueError(f"cannot write {fmt} as Arrow")
 
 
 def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
