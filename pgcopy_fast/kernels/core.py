@@ -12,20 +12,25 @@ from __future__ import annotations
 import importlib
 import os
 from types import ModuleType
+from typing import TYPE_CHECKING
 
-from . import _core_py
+if TYPE_CHECKING:
+    from . import _core_py
 
+# The pure twin is imported only when it is the one used: a command's
+# start-up (pgcopy-fast load) should not pay for both.
+_PURE = "pgcopy_fast.kernels._core_py"
 _wanted = os.environ.get("PGCOPY_FAST_IMPL", "").strip().lower()
 
 if _wanted == "python":
-    _twin: ModuleType = _core_py
+    _twin: ModuleType = importlib.import_module(_PURE)
 elif _wanted == "c":
     _twin = importlib.import_module("pgcopy_fast.kernels._core_c")
 elif _wanted == "":
     try:
         _twin = importlib.import_module("pgcopy_fast.kernels._core_c")
     except ImportError:
-        _twin = _core_py
+        _twin = importlib.import_module(_PURE)
 else:
     raise ImportError(f"PGCOPY_FAST_IMPL must be 'c' or 'python', not {_wanted!r}")
 
@@ -44,4 +49,4 @@ ArrowStreamReader: type[_core_py.ArrowStreamReader] = _twin.ArrowStreamReader
 ArrowDecoder: type[_core_py.ArrowDecoder] = _twin.ArrowDecoder
 arrow_stream = _twin.arrow_stream
 
-__all__ = list(_core_py.__all__)
+__all__ = list(_twin.__all__)
