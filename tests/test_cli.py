@@ -742,6 +742,9 @@ def test_scratch_server_start_status_stop(tmp_path: Path) -> None:
         assert run_cli("server", "start").stdout.strip() == uri  # the same one
         with pcf.connect(uri) as c:
             assert c.execute("SELECT 1").rows == [("1",)]
+        env["PGCOPY_FAST_DSN"] = uri  # the quick start's: no --dsn needed
+        dumped = run_cli("dump", "--query", "SELECT 41 + 1")
+        assert dumped.returncode == 0 and dumped.stdout == "42\n", dumped.stderr
     finally:
         stopped = run_cli("server", "stop")
     assert stopped.returncode == 0, stopped.stderr
@@ -1012,3 +1015,42 @@ def test_ndjson_dump_is_the_servers_json_one_object_per_line(
                 "--format", "ndjson")  # fmt: skip
     assert query.returncode == 0 and query.stdout == b'{"the id":1}\n', query.stderr
     conn.execute("DROP TABLE nj_t")
+
+
+@pytest.mark.kernel_free
+def test_a_parquet_file_is_read_a_row_group_at_a_time(tmp_path: Path) -> None:
+    pa = require("pyarrow")
+    pq = require("pyarrow.parquet")
+    from pgcopy_fast.cli import files
+
+    n = 2_000_000
+    table = pa.table(
+        {"id": pa.array(range(n), pa.int64()), "x": pa.array(range(n), pa.float64())}
+    )
+    path = tmp_path / "big.parquet"
+    pq.write_table(table, path, row_group_size=50_000, compression="none")
+    del table
+    base = pa.total_allocated_bytes()
+    most, rows = 0, 0
+    for batch in files.open_reader(str(path), "parquet"):
+        rows += batch.num_rows
+        most = max(most, pa.total_allocated_bytes() - base)
+        del batch
+    assert rows == n
+    # 32 MB of data: reading ahead (pyarrow's pre_buffer) would hold all of it
+    assert most < path.stat().st_size / 4, (most, path.stat().st_size)
+
+
+def test_compressed_dumps_are_whole(cli, tmp_path: Path, cli_table: str, conn) -> None:
+    zstandard = require("zstandard")
+    conn.execute(
+        "INSERT INTO cli_t SELECT g, md5(g::text), NULL FROM generate_series(1, 200000) g"
+    )
+    plain, gz, zst = tmp_path / "a.csv", tmp_path / "a.csv.gz", tmp_path / "a.csv.zst"
+    for out in (plain, gz, zst):
+        done = cli("dump", "-t", cli_table, "-o", str(out))
+        assert done.returncode == 0, done.stderr
+    assert gzip.decompress(gz.read_bytes()) == plain.read_bytes()
+    with zstandard.ZstdDecompressor().stream_reader(zst.open("rb")) as r:
+        assert r.read() == plain.read_bytes()
+    assert len(plain.read_bytes().splitlines()) == 200000

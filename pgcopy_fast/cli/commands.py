@@ -29,6 +29,7 @@ import glob
 import gzip
 import io
 import os
+import queue
 import re
 import signal
 import sys
@@ -148,7 +149,9 @@ def _open_output(path: str | None) -> IO[bytes]:
     assert path is not None
     try:
         if path.endswith(".gz"):
-            return cast(IO[bytes], gzip.open(path, "wb"))
+            # gzip's own default level: 9 costs twice the time for 1% less
+            packed = cast(IO[bytes], gzip.open(path, "wb", compresslevel=6))
+            return cast(IO[bytes], _BackgroundWriter(packed))
         if path.endswith((".zst", ".zstd")):
             try:
                 import zstandard
@@ -156,10 +159,55 @@ def _open_output(path: str | None) -> IO[bytes]:
                 raise CliError(
                     f"{path}: writing .zst needs the 'zstandard' package"
                 ) from None
-            return zstandard.ZstdCompressor().stream_writer(open(path, "wb"))  # type: ignore[no-any-return]
+            packed = zstandard.ZstdCompressor().stream_writer(open(path, "wb"))
+            return cast(IO[bytes], _BackgroundWriter(packed))
         return open(path, "wb")
     except OSError as exc:
         raise CliError(f"{path}: {exc.strerror}") from exc
+
+
+class _BackgroundWriter:
+    """A compressing file written by a thread of its own.
+
+    zlib and zstd release the GIL, so the compression runs beside the COPY
+    that reads the rows instead of after each block; a bounded queue keeps
+    memory at a few blocks.  An error of the writer is raised by the next
+    ``write`` or by ``close``.
+    """
+
+    def __init__(self, raw: IO[bytes], depth: int = 8) -> None:
+        self._raw = raw
+        self._queue: queue.Queue[bytes | None] = queue.Queue(depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (block := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    self._raw.write(block)
+                except BaseException as exc:  # handed to the writing thread
+                    self._error = exc
+
+    def write(self, data: bytes) -> int:
+        """Queue ``data`` for the writer thread."""
+        if self._error is not None:
+            raise self._error
+        self._queue.put(bytes(data))
+        return len(data)
+
+    def flush(self) -> None:
+        """Nothing to do before close: the thread writes as blocks come."""
+
+    def close(self) -> None:
+        """Write what is queued, close the file, raise the writer's error."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+        self._raw.close()
+        if self._error is not None:
+            raise self._error
 
 
 @contextlib.contextmanager
@@ -1399,8 +1447,9 @@ def _connection_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("connection")
     group.add_argument(
         "--dsn",
-        help="postgresql:// URI or key=value string "
-        "(default: PG* variables and ~/.pgpass)",
+        default=os.environ.get("PGCOPY_FAST_DSN") or None,
+        help="postgresql:// URI or key=value string (default: $PGCOPY_FAST_DSN, "
+        "else the PG* variables and ~/.pgpass)",
     )
     group.add_argument(
         "--temp-server",

@@ -58,7 +58,9 @@ def open_reader(path: str, fmt: str) -> Any:
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
-        source = pq.ParquetFile(path)
+        # pre_buffer (pyarrow's default) would read the whole file ahead: memory
+        # as large as the file, where one row group at a time is enough
+        source = pq.ParquetFile(path, pre_buffer=False)
         return pa.RecordBatchReader.from_batches(
             source.schema_arrow, source.iter_batches(batch_size=65536)
         )
