@@ -1054,3 +1054,58 @@ def test_compressed_dumps_are_whole(cli, tmp_path: Path, cli_table: str, conn) -
     with zstandard.ZstdDecompressor().stream_reader(zst.open("rb")) as r:
         assert r.read() == plain.read_bytes()
     assert len(plain.read_bytes().splitlines()) == 200000
+
+
+def test_several_file_arguments_and_globs_load_as_one(
+    cli, tmp_path: Path, cli_table: str, conn
+) -> None:
+    for part in range(4):
+        rows = b"".join(b"%d,n,x\n" % (part * 100 + i) for i in range(100))
+        (tmp_path / f"f{part}.csv").write_bytes(rows)
+    glob = str(tmp_path / "f[23].csv")
+    done = cli(
+        "load",
+        str(tmp_path / "f0.csv"),
+        str(tmp_path / "f1.csv"),
+        glob,
+        "-t",
+        cli_table,
+    )
+    assert done.returncode == 0, done.stderr
+    assert b"loaded 400 rows into cli_t from 4 files" in done.stderr
+    assert conn.execute("SELECT count(*), sum(id) FROM cli_t").rows == [
+        ("400", "79800")
+    ]
+    (tmp_path / "g.parquet").write_bytes(b"")
+    err = one_error_line(
+        cli(
+            "load",
+            str(tmp_path / "f0.csv"),
+            str(tmp_path / "g.parquet"),
+            "-t",
+            cli_table,
+        )
+    )
+    assert err == "the files are of 2 formats (csv, parquet): one load reads one format"
+    err = one_error_line(cli("load", "-", str(tmp_path / "f0.csv"), "-t", cli_table))
+    assert err == "- (stdin) is the only input of its load"
+
+
+@pytest.mark.parametrize("jobs", [[], ["--jobs", "2"]])
+def test_a_columnar_server_error_names_the_row_and_column(
+    cli, tmp_path: Path, conn, jobs: list[str]
+) -> None:
+    pa = require("pyarrow")
+    pq = require("pyarrow.parquet")
+    conn.execute(
+        "DROP TABLE IF EXISTS nn_t; CREATE TABLE nn_t (id int NOT NULL, s text)"
+    )
+    ids = pa.array([1, 2, None, 4], pa.int32())
+    pq.write_table(pa.table({"id": ids, "s": list("abcd")}), tmp_path / "n.parquet")
+    err = one_error_line(cli("load", str(tmp_path / "n.parquet"), "-t", "nn_t", *jobs))
+    where = "row 2, " if not jobs else ""
+    assert err.startswith(f"{tmp_path / 'n.parquet'}: {where}column id: null value"), (
+        err
+    )
+    assert conn.execute("SELECT count(*) FROM nn_t").rows == [("0",)]
+    conn.execute("DROP TABLE nn_t")

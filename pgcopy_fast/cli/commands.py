@@ -669,9 +669,20 @@ def cmd_load(args: argparse.Namespace) -> int:
     ``--atomic``, ``--upsert``, ``--truncate``, ``--before`` or ``--after``
     they load a staging table, moved in one final transaction.
     """
-    args.format = files.format_of(args.file, args.format)
+    args.file = args.files[0]
+    if "-" in args.files and len(args.files) > 1:
+        raise CliError("- (stdin) is the only input of its load")
+    paths = (
+        ["-"] if args.file == "-" else [p for f in args.files for p in _input_paths(f)]
+    )
+    kinds = sorted({files.format_of(p, args.format) for p in paths})
+    if len(kinds) > 1:
+        raise CliError(
+            f"the files are of {len(kinds)} formats ({', '.join(kinds)}): "
+            "one load reads one format"
+        )
+    args.format = kinds[0]
     _check_load_args(args)
-    paths = ["-"] if args.file == "-" else _input_paths(args.file)
     create = _create_statement(args, paths[0]) if args.create else None
     if args.dry_run:
         print(f"{create};")
@@ -974,10 +985,28 @@ def _copy_columnar(
         table, columns = sink.into(columns or list(reader.schema.names), path)
     try:
         rows: int = conn.copy_arrow(table, reader, columns, jobs=args.jobs)
+    except DatabaseError as exc:
+        raise CliError(_describe_row_error(path, exc, args.jobs == 1)) from exc
     except (Error, InterfaceError) as exc:
         raise CliError(f"{path}: {_first_line(exc)}") from exc
     args.bytes_done += os.path.getsize(path)
     return rows
+
+
+def _describe_row_error(path: str, exc: DatabaseError, one_copy: bool) -> str:
+    # A server error of a columnar load: its "line N" is the COPY's N-th row,
+    # the file's row N - 1 when one COPY took the whole file (counted from 0,
+    # as the client's own errors count them)
+    context = getattr(exc, "context", None) or ""
+    line, column = _LINE.search(context), _COLUMN.search(context)
+    where = f"row {int(line.group(1)) - 1}, " if line and one_copy else ""
+    where += f"column {column.group(1)}: " if column else ""
+    if not column and (name := getattr(exc, "column", None)):
+        where += f"column {name}: "
+    message = _first_line(exc)
+    if not one_copy and "committed" not in message:
+        message += NOTHING_COMMITTED
+    return f"{path}: {where}{message}"
 
 
 def _load_jobs(
@@ -1497,9 +1526,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     load = sub.add_parser("load", help="load a file (or stdin) into a table")
     load.add_argument(
-        "file",
+        "files",
         metavar="FILE",
-        help="input file, - for stdin; .gz and .zst are decompressed",
+        nargs="+",
+        help="input files or globs ('data/*.parquet'), or - for stdin; .gz and "
+        ".zst are decompressed; several are loaded in one transaction",
     )
     load.add_argument(
         "--table", "-t", required=True, help="target table, as written in SQL"
