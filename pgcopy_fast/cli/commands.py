@@ -1540,17 +1540,21 @@ def build_parser() -> argparse.ArgumentParser:
         "-j",
         type=int,
         default=1,
-        help="split the file across N connections (csv/text)",
+        help="load over N connections: CSV / text cut at row boundaries, "
+        "Parquet row groups, Arrow batches",
     )
     load.add_argument(
         "--atomic",
         action="store_true",
-        help="with --jobs: load through a staging table, commit once",
+        help="with --jobs: load through a staging table, moved in one "
+        "transaction (implied by several files, --truncate, --upsert, "
+        "--before, --after)",
     )
     load.add_argument(
         "--create",
         action="store_true",
-        help="create the table from a Parquet, Arrow or NDJSON file's schema",
+        help="create the table from a Parquet, Arrow or NDJSON file's schema, "
+        "or from the types pyarrow infers over a CSV / text file's first MiB",
     )
     load.add_argument(
         "--dry-run",
@@ -1591,8 +1595,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --on-error skip: each bad row, after a line with its line "
         "number and the server's message",
     )
-    load.add_argument("--before", help="SQL to run before the load")
-    load.add_argument("--after", help="SQL to run after a successful load")
+    load.add_argument("--before", help="SQL run before the load, in its transaction")
+    load.add_argument("--after", help="SQL run after the load, in its transaction")
     _format_args(
         load,
         "the first line names the file's columns (exact names): each value "
