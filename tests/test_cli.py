@@ -1109,3 +1109,26 @@ def test_a_columnar_server_error_names_the_row_and_column(
     )
     assert conn.execute("SELECT count(*) FROM nn_t").rows == [("0",)]
     conn.execute("DROP TABLE nn_t")
+
+
+@pytest.mark.parametrize("ext", ["parquet", "arrow"])
+def test_a_columnar_dump_of_many_batches_is_the_table(
+    cli, tmp_path: Path, conn, ext: str
+) -> None:
+    pa = require("pyarrow")
+    pq = require("pyarrow.parquet")
+    conn.execute(
+        "DROP TABLE IF EXISTS many_t; CREATE TABLE many_t AS SELECT g AS id, "
+        "md5(g::text) AS s, g / 7.0 AS x FROM generate_series(1, 300000) g"
+    )
+    out = tmp_path / f"many.{ext}"
+    done = cli("dump", "-t", "many_t", "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    if ext == "parquet":
+        got = pq.read_table(out)
+    else:
+        got = pa.ipc.open_file(str(out)).read_all()
+    # the batches were written by a thread while the next ones were read
+    expected = conn.copy_arrow_out("many_t").read_all()
+    assert got.num_rows == 300000 and got.equals(expected)
+    conn.execute("DROP TABLE many_t")

@@ -29,7 +29,6 @@ import glob
 import gzip
 import io
 import os
-import queue
 import re
 import signal
 import sys
@@ -59,6 +58,7 @@ from ..protocol.events import TransactionStatus
 from ..protocol.statement import one_statement
 from ..tempserver import ServerNotFound, TempServer
 from . import files, rejects
+from .behind import WriteBehind
 
 __all__ = ["main"]
 
@@ -151,7 +151,7 @@ def _open_output(path: str | None) -> IO[bytes]:
         if path.endswith(".gz"):
             # gzip's own default level: 9 costs twice the time for 1% less
             packed = cast(IO[bytes], gzip.open(path, "wb", compresslevel=6))
-            return cast(IO[bytes], _BackgroundWriter(packed))
+            return cast(IO[bytes], WriteBehind(packed.write, packed.close))
         if path.endswith((".zst", ".zstd")):
             try:
                 import zstandard
@@ -160,54 +160,10 @@ def _open_output(path: str | None) -> IO[bytes]:
                     f"{path}: writing .zst needs the 'zstandard' package"
                 ) from None
             packed = zstandard.ZstdCompressor().stream_writer(open(path, "wb"))
-            return cast(IO[bytes], _BackgroundWriter(packed))
+            return cast(IO[bytes], WriteBehind(packed.write, packed.close))
         return open(path, "wb")
     except OSError as exc:
         raise CliError(f"{path}: {exc.strerror}") from exc
-
-
-class _BackgroundWriter:
-    """A compressing file written by a thread of its own.
-
-    zlib and zstd release the GIL, so the compression runs beside the COPY
-    that reads the rows instead of after each block; a bounded queue keeps
-    memory at a few blocks.  An error of the writer is raised by the next
-    ``write`` or by ``close``.
-    """
-
-    def __init__(self, raw: IO[bytes], depth: int = 8) -> None:
-        self._raw = raw
-        self._queue: queue.Queue[bytes | None] = queue.Queue(depth)
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while (block := self._queue.get()) is not None:
-            if self._error is None:
-                try:
-                    self._raw.write(block)
-                except BaseException as exc:  # handed to the writing thread
-                    self._error = exc
-
-    def write(self, data: bytes) -> int:
-        """Queue ``data`` for the writer thread."""
-        if self._error is not None:
-            raise self._error
-        self._queue.put(bytes(data))
-        return len(data)
-
-    def flush(self) -> None:
-        """Nothing to do before close: the thread writes as blocks come."""
-
-    def close(self) -> None:
-        """Write what is queued, close the file, raise the writer's error."""
-        if self._thread.is_alive():
-            self._queue.put(None)
-            self._thread.join()
-        self._raw.close()
-        if self._error is not None:
-            raise self._error
 
 
 @contextlib.contextmanager
@@ -1240,7 +1196,8 @@ def _report(args: argparse.Namespace, what: str, rows: int, started: float) -> N
     rate = f", {rows / seconds:,.0f} rows/s" if seconds > 0 and rows > 0 else ""
     done = getattr(args, "bytes_done", 0)
     if done:
-        rate = f", {done / 1e6:,.1f} MB{rate}"
+        size = f"{done / 1e6:,.1f} MB" if done >= 100_000 else f"{done / 1e3:,.1f} kB"
+        rate = f", {size}{rate}"
     if not getattr(args, "quiet", False):
         print(f"pgcopy-fast: {what} in {seconds:.2f} s{rate}", file=sys.stderr)
 
@@ -1354,6 +1311,7 @@ def _dump_columnar(args: argparse.Namespace) -> int:
             raise CliError(f"dump: {_first_line(exc)}") from exc
         except OSError as exc:
             raise CliError(f"{args.output}: {exc.strerror or exc}") from exc
+    args.bytes_done = os.path.getsize(args.output)
     _report(args, f"dumped {rows:,} rows to {args.output}", rows, started)
     return 0
 

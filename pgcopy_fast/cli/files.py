@@ -8,12 +8,14 @@ memory stays at a batch whatever the file's size.  ``create_sql`` writes a
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 from collections.abc import Iterator
 from typing import Any
 
 from ..catalog.queries import parse_table, quote_ident, quote_table
+from .behind import WriteBehind
 
 #: Extensions of the columnar formats (a ``.gz`` / ``.zst`` after NDJSON's).
 EXTENSIONS = {
@@ -92,7 +94,6 @@ def _file_batches(pa: Any, path: str) -> Any:
 def write_stream(path: str, fmt: str, stream: Any) -> int:
     """Write an Arrow stream (``copy_arrow_out``'s) to ``path``; the rows written."""
     pa = _pyarrow()
-    rows = 0
     batches: Iterator[Any] = iter(stream)
     first = next(batches, None)
     schema = first.schema if first is not None else stream.schema
@@ -100,17 +101,28 @@ def write_stream(path: str, fmt: str, stream: Any) -> int:
         import pyarrow.parquet as pq
 
         with pq.ParquetWriter(path, schema) as writer:
-            for batch in _chain(first, batches):
-                writer.write_batch(batch)
-                rows += batch.num_rows
-        return rows
+            return _write_behind(_chain(first, batches), writer.write_batch)
     if fmt == "arrow":
         with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
-            for batch in _chain(first, batches):
-                writer.write_batch(batch)
-                rows += batch.num_rows
-        return rows
+            return _write_behind(_chain(first, batches), writer.write_batch)
     raise ValueError(f"cannot write {fmt} as Arrow")
+
+
+def _write_behind(batches: Iterator[Any], write: Any) -> int:
+    # pyarrow encodes and compresses without the GIL: the next batch is read
+    # from the server while this one is written (cli/behind.py)
+    behind = WriteBehind(write, depth=4)
+    rows = 0
+    try:
+        for batch in batches:
+            behind.write(batch)
+            rows += batch.num_rows
+    except BaseException:
+        with contextlib.suppress(Exception):  # the reading side's error is the one
+            behind.close()
+        raise
+    behind.close()
+    return rows
 
 
 def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
