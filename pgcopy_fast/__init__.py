@@ -8,9 +8,11 @@ implementations, one behaviour").
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from . import binary, errors
-from .connection import AsyncConnection, Connection, connect, connect_async
-from .copy import AsyncCopyIn, AsyncCopyOut, CopyIn, CopyOut
+from .connection import Connection, connect
+from .copy import CopyIn, CopyOut
 from .errors import (
     DatabaseError,
     DataError,
@@ -41,6 +43,31 @@ from .kernels.core import IMPL as __impl__
 from .options import CodecOptions
 from .protocol.events import NoticeResponse, NotificationResponse, TransactionStatus
 from .protocol.flows import Result
+
+if TYPE_CHECKING:
+    from .connection import AsyncConnection, connect_async
+    from .copy import AsyncCopyIn, AsyncCopyOut
+
+#: Loaded on first use (they import asyncio): name -> subpackage.
+_ASYNC = {
+    "AsyncConnection": "connection",
+    "connect_async": "connection",
+    "AsyncCopyIn": "copy",
+    "AsyncCopyOut": "copy",
+}
+
+
+def __getattr__(name: str) -> Any:
+    # A blocking program, such as a pgcopy-fast command, starts without
+    # importing asyncio (about 20 ms).
+    if name in _ASYNC:
+        import importlib
+
+        value = getattr(importlib.import_module(f".{_ASYNC[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __version__ = "0.1.0"
 

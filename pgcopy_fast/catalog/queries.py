@@ -16,6 +16,7 @@ from typing import Any
 from ..errors import InterfaceError
 from ..kernels import core as _core
 from ..kernels.pgtypes import NAMES, OIDS
+from ..protocol.statement import IDENT_CHAR, IDENT_START
 
 __all__ = [
     "ColumnType",
@@ -35,7 +36,7 @@ __all__ = [
     "arun_program",
 ]
 
-_UNQUOTED = re.compile(r"[A-Za-z_\u0080-\uffff][A-Za-z0-9_$\u0080-\uffff]*")
+_UNQUOTED = re.compile(f"{IDENT_START}{IDENT_CHAR}*")
 
 
 @dataclass(frozen=True)

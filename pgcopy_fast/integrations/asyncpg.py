@@ -10,7 +10,6 @@ never imported: its connections are recognised by their type's module.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
@@ -87,6 +86,8 @@ async def acopy_in(raw: Any, job: CopyInJob) -> int:
 
 async def acopy_out(raw: Any, job: CopyOutJob) -> AsyncGenerator[Row, None]:
     """Run a planned copy out; its rows, as the task decodes them."""
+    import asyncio  # here: a blocking program never loads it
+
     out: asyncio.Queue[Any] = asyncio.Queue(maxsize=QUEUED_BATCHES)
     batches = job.batches
 

@@ -12,7 +12,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any, Protocol
 
-from ..connection import AsyncConnection, Connection
+from ..connection import Connection
 from . import asyncpg, django, psycopg, psycopg2, sqlalchemy
 from ._common import CopyInJob, CopyOutJob, Row
 
@@ -100,6 +100,8 @@ def async_driver(conn: Any) -> tuple[AsyncDriver | None, Any]:
     Raises:
         TypeError: not an asyncio connection of a kind this knows.
     """
+    from ..connection.aio import AsyncConnection  # asyncio: only when asked
+
     if isinstance(conn, AsyncConnection):
         return None, conn
     if asyncpg.owns(conn):

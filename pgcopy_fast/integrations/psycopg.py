@@ -10,7 +10,6 @@ are recognised by their type's module.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncGenerator, Iterator
 from typing import Any
 
@@ -142,6 +141,8 @@ class AsyncRunner:
 
     async def describe(self, sql: str) -> Result:
         """One statement's result columns, without running it."""
+        import asyncio  # here: a blocking program never loads it
+
         async with self._raw.lock:
             # libpq's blocking call, one round trip: off the event loop.
             described = await asyncio.to_thread(_describe, self._raw, sql)
