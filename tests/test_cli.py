@@ -1132,3 +1132,66 @@ def test_a_columnar_dump_of_many_batches_is_the_table(
     expected = conn.copy_arrow_out("many_t").read_all()
     assert got.num_rows == 300000 and got.equals(expected)
     conn.execute("DROP TABLE many_t")
+
+
+def _on_a_terminal(pg_server, impl, *args: str) -> str:
+    """Run pgcopy-fast with stderr on a pseudo-terminal 120 columns wide."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    main, side = pty.openpty()
+    fcntl.ioctl(side, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    env["PGCOPY_FAST_IMPL"] = "python" if impl.IMPL == "python" else "c"
+    argv = [sys.executable, "-m", "pgcopy_fast", *args, "--dsn", pg_server.dsn]
+    chunks: list[bytes] = []
+
+    def drain() -> None:
+        while True:
+            try:
+                data = os.read(main, 65536)
+            except OSError:  # the other side closed
+                return
+            if not data:
+                return
+            chunks.append(data)
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    try:
+        done = subprocess.run(
+            argv, stderr=side, stdout=subprocess.DEVNULL, env=env, timeout=120
+        )
+    finally:
+        os.close(side)
+        reader.join(timeout=30)
+        os.close(main)
+    assert done.returncode == 0
+    return b"".join(chunks).decode(errors="replace")
+
+
+def test_progress_on_a_terminal_counts_rows(
+    pg_server, impl, tmp_path: Path, cli_table: str, conn
+) -> None:
+    require("tqdm")
+    pa = require("pyarrow")
+    pq = require("pyarrow.parquet")
+    src = tmp_path / "p.csv"
+    src.write_bytes(b"".join(b"%d,n,x\n" % i for i in range(50000)))
+    shown = _on_a_terminal(pg_server, impl, "load", str(src), "-t", cli_table)
+    assert "load: 100%" in shown and "50,000 rows" in shown, shown
+    conn.execute("TRUNCATE cli_t")
+    table = pa.table({"id": pa.array(range(70000), pa.int32())})
+    pq.write_table(table, tmp_path / "p.parquet", row_group_size=10000)
+    shown = _on_a_terminal(
+        pg_server, impl, "load", str(tmp_path / "p.parquet"), "-t", cli_table
+    )
+    assert "70.0k/70.0k" in shown and "rows/s" in shown, (
+        shown
+    )  # its total: the footer's
+    shown = _on_a_terminal(
+        pg_server, impl, "dump", "-t", cli_table, "-o", str(tmp_path / "o.parquet")
+    )
+    assert "70.0k rows" in shown, shown

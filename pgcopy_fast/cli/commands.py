@@ -200,6 +200,35 @@ def _progress(args: argparse.Namespace, total: int | None, what: str) -> Iterato
             bar.close()
 
 
+@contextlib.contextmanager
+def _row_progress(
+    args: argparse.Namespace, total: int | None, what: str
+) -> Iterator[Any]:
+    """``count(batch)`` for a tqdm bar in rows on an interactive stderr, else None.
+
+    For the columnar files, whose size in rows (a Parquet file's metadata)
+    says more than their size in bytes.
+    """
+    if not sys.stderr.isatty() or args.quiet:
+        yield None
+        return
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        yield None
+        return
+    bar = tqdm(total=total, unit=" rows", unit_scale=True, desc=what, file=sys.stderr)
+
+    def count(batch: Any) -> Any:
+        bar.update(batch.num_rows)
+        return batch
+
+    try:
+        yield count
+    finally:
+        bar.close()
+
+
 # -- COPY statements ------------------------------------------------------------------
 
 
@@ -940,13 +969,23 @@ def _copy_columnar(
     if sink is not None:
         table, columns = sink.into(columns or list(reader.schema.names), path)
     try:
-        rows: int = conn.copy_arrow(table, reader, columns, jobs=args.jobs)
+        with _row_progress(args, _rows_in(args, path), "load") as count:
+            if count is not None:
+                reader = files.each_batch(reader, count)
+            rows: int = conn.copy_arrow(table, reader, columns, jobs=args.jobs)
     except DatabaseError as exc:
         raise CliError(_describe_row_error(path, exc, args.jobs == 1)) from exc
     except (Error, InterfaceError) as exc:
         raise CliError(f"{path}: {_first_line(exc)}") from exc
     args.bytes_done += os.path.getsize(path)
     return rows
+
+
+def _rows_in(args: argparse.Namespace, path: str) -> int | None:
+    # the bar's total, read only when there is a bar to show it
+    if not sys.stderr.isatty() or args.quiet:
+        return None
+    return files.row_count(path, args.format)
 
 
 def _describe_row_error(path: str, exc: DatabaseError, one_copy: bool) -> str:
@@ -1306,7 +1345,8 @@ def _dump_columnar(args: argparse.Namespace) -> int:
                 source, _columns(args) if args.columns and args.table else None,
                 jobs=args.jobs, partition_on=args.partition_on,
             )  # fmt: skip
-            rows = files.write_stream(args.output, args.format, stream)
+            with _row_progress(args, None, "dump") as count:
+                rows = files.write_stream(args.output, args.format, stream, count)
         except (Error, InterfaceError) as exc:
             raise CliError(f"dump: {_first_line(exc)}") from exc
         except OSError as exc:

@@ -85,16 +85,47 @@ def open_reader(path: str, fmt: str) -> Any:
     return pa.Table.to_reader(pj.read_json(raw))
 
 
+def row_count(path: str, fmt: str) -> int | None:
+    """The rows in a file, when it says without being read (None: unknown).
+
+    A Parquet file's footer; an Arrow IPC file's batches, memory-mapped.
+    """
+    pa = _pyarrow()
+    try:
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            return int(pq.ParquetFile(path).metadata.num_rows)
+        if fmt == "arrow":
+            reader = pa.ipc.open_file(pa.memory_map(path))
+            batches = range(reader.num_record_batches)
+            return sum(int(reader.get_batch(i).num_rows) for i in batches)
+    except (OSError, pa.ArrowInvalid):
+        pass  # the streaming IPC form, or a file the load will report on
+    return None
+
+
+def each_batch(reader: Any, call: Any) -> Any:
+    """``reader`` with ``call(batch)`` on each batch as it goes by."""
+    pa = _pyarrow()
+    return pa.RecordBatchReader.from_batches(reader.schema, (call(b) for b in reader))
+
+
 def _file_batches(pa: Any, path: str) -> Any:
     reader = pa.ipc.open_file(pa.memory_map(path))
     batches = (reader.get_batch(i) for i in range(reader.num_record_batches))
     return pa.RecordBatchReader.from_batches(reader.schema, batches)
 
 
-def write_stream(path: str, fmt: str, stream: Any) -> int:
-    """Write an Arrow stream (``copy_arrow_out``'s) to ``path``; the rows written."""
+def write_stream(path: str, fmt: str, stream: Any, each: Any = None) -> int:
+    """Write an Arrow stream (``copy_arrow_out``'s) to ``path``; the rows written.
+
+    ``each(batch)``, when given, sees every batch as it is read (progress).
+    """
     pa = _pyarrow()
     batches: Iterator[Any] = iter(stream)
+    if each is not None:
+        batches = (each(b) for b in batches)
     first = next(batches, None)
     schema = first.schema if first is not None else stream.schema
     if fmt == "parquet":
