@@ -8,9 +8,10 @@ implementations, one behaviour").
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from . import binary, errors
+from ._lazy import loader
 from .connection import Connection, connect
 from .copy import CopyIn, CopyOut
 from .errors import (
@@ -48,25 +49,16 @@ if TYPE_CHECKING:
     from .connection import AsyncConnection, connect_async
     from .copy import AsyncCopyIn, AsyncCopyOut
 
-#: Loaded on first use (they import asyncio): name -> subpackage.
-_ASYNC = {
-    "AsyncConnection": "connection",
-    "connect_async": "connection",
-    "AsyncCopyIn": "copy",
-    "AsyncCopyOut": "copy",
-}
-
-
-def __getattr__(name: str) -> Any:
-    # A blocking program, such as a pgcopy-fast command, starts without
-    # importing asyncio (about 20 ms).
-    if name in _ASYNC:
-        import importlib
-
-        value = getattr(importlib.import_module(f".{_ASYNC[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# asyncio loads with these, on first use
+__getattr__ = loader(
+    __name__,
+    {
+        "AsyncConnection": ".connection",
+        "connect_async": ".connection",
+        "AsyncCopyIn": ".copy",
+        "AsyncCopyOut": ".copy",
+    },
+)
 
 
 __version__ = "0.1.0"

@@ -837,6 +837,16 @@ class _Sink:
         self.name = None
 
 
+def _copy_target(
+    args: argparse.Namespace, sink: _Sink | None, names: list[str] | None, source: str
+) -> str:
+    """What a text / CSV COPY names: the table, or the staging table."""
+    if sink is None:
+        return _target(args, columns=names)
+    name, names = sink.into(names, source)
+    return quote_ident(name) + _column_list(args, names)
+
+
 def _execute(conn: Connection, sql: str, what: str) -> None:
     try:
         conn.execute(sql)
@@ -905,11 +915,7 @@ def _copy_file_in(
                     head = head[header.bom :]
                 else:  # the server does not read it: leave it out
                     head, line_offset = head[header.end :], 1
-        if sink is not None:
-            name, names = sink.into(names, source)
-            target = quote_ident(name) + _column_list(args, names)
-        else:
-            target = _target(args, columns=names)
+        target = _copy_target(args, sink, names, source)
         if args.on_error == "skip":
             return _copy_skipping(conn, args, stream, head, line_offset, target, source)
         sql = f"COPY {target} FROM STDIN {_options_sql(conn, args, header_option)}"
@@ -1084,11 +1090,7 @@ def _load_parallel(
             if header is not None:
                 columns = _check_header(admin, args, header, source)
                 head, first_line = head[header.end :], 1
-        if sink is not None:
-            name, columns = sink.into(columns, source)
-            target = quote_ident(name) + _column_list(args, columns)
-        else:
-            target = _target(args, columns=columns)
+        target = _copy_target(args, sink, columns, source)
         rows, states = _run_load_jobs(
             args, dsn, stream, head, first_line, target, source, size
         )

@@ -12,25 +12,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from .._lazy import loader
 from .blocking import Connection, connect
 
 if TYPE_CHECKING:
     from .aio import AsyncConnection, connect_async
 
-_ASYNC = frozenset({"AsyncConnection", "connect_async"})
 
 __all__ = ["AsyncConnection", "Connection", "connect", "connect_async"]
 
-
-def __getattr__(name: str) -> Any:
-    # The asyncio classes load on first use: a blocking program (a command's
-    # start-up) does not import asyncio for them.
-    if name in _ASYNC:
-        from . import aio
-
-        value = getattr(aio, name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# asyncio loads with them, on first use
+__getattr__ = loader(__name__, {"AsyncConnection": ".aio", "connect_async": ".aio"})

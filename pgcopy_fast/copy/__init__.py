@@ -8,25 +8,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from .._lazy import loader
 from .blocking import CopyIn, CopyOut
 
 if TYPE_CHECKING:
     from .aio import AsyncCopyIn, AsyncCopyOut
 
-_ASYNC = frozenset({"AsyncCopyIn", "AsyncCopyOut"})
 
 __all__ = ["AsyncCopyIn", "AsyncCopyOut", "CopyIn", "CopyOut"]
 
-
-def __getattr__(name: str) -> Any:
-    # The asyncio classes load on first use: a blocking program (a command's
-    # start-up) does not import asyncio for them.
-    if name in _ASYNC:
-        from . import aio
-
-        value = getattr(aio, name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# asyncio loads with them, on first use
+__getattr__ = loader(__name__, {"AsyncCopyIn": ".aio", "AsyncCopyOut": ".aio"})

@@ -1,0 +1,28 @@
+"""Names a package loads on first use (PEP 562), to keep imports cheap.
+
+The asyncio classes import asyncio (about 20 ms); a blocking program, such
+as a ``pgcopy-fast`` command, starts without them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+
+def loader(package: str, names: dict[str, str]) -> Callable[[str], Any]:
+    """A module ``__getattr__`` for ``package``: ``name`` from its module.
+
+    ``names`` maps each lazy name to the module (relative to ``package``)
+    that defines it; the value is cached in the package on first use.
+    """
+
+    def __getattr__(name: str) -> Any:
+        if name not in names:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(names[name], package), name)
+        setattr(importlib.import_module(package), name, value)
+        return value
+
+    return __getattr__
