@@ -49,16 +49,17 @@ if TYPE_CHECKING:
     from .connection import AsyncConnection, connect_async
     from .copy import AsyncCopyIn, AsyncCopyOut
 
-# asyncio loads with these, on first use
-__getattr__ = loader(
-    __name__,
-    {
-        "AsyncConnection": ".connection",
-        "connect_async": ".connection",
-        "AsyncCopyIn": ".copy",
-        "AsyncCopyOut": ".copy",
-    },
-)
+if not TYPE_CHECKING:  # a type checker sees the imports above, and no Any
+    # asyncio loads with these, on first use
+    __getattr__, __dir__ = loader(
+        __name__,
+        {
+            "AsyncConnection": ".connection",
+            "connect_async": ".connection",
+            "AsyncCopyIn": ".copy",
+            "AsyncCopyOut": ".copy",
+        },
+    )
 
 
 __version__ = "0.1.0"

@@ -11,8 +11,10 @@ from collections.abc import Callable
 from typing import Any
 
 
-def loader(package: str, names: dict[str, str]) -> Callable[[str], Any]:
-    """A module ``__getattr__`` for ``package``: ``name`` from its module.
+def loader(
+    package: str, names: dict[str, str]
+) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+    """A module's ``__getattr__`` and ``__dir__`` for ``package``'s lazy names.
 
     ``names`` maps each lazy name to the module (relative to ``package``)
     that defines it; the value is cached in the package on first use.
@@ -25,4 +27,7 @@ def loader(package: str, names: dict[str, str]) -> Callable[[str], Any]:
         setattr(importlib.import_module(package), name, value)
         return value
 
-    return __getattr__
+    def __dir__() -> list[str]:
+        return sorted(set(vars(importlib.import_module(package))) | set(names))
+
+    return __getattr__, __dir__

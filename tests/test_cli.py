@@ -1195,3 +1195,91 @@ def test_progress_on_a_terminal_counts_rows(
         pg_server, impl, "dump", "-t", cli_table, "-o", str(tmp_path / "o.parquet")
     )
     assert "70.0k rows" in shown, shown
+
+
+@pytest.mark.parametrize("jobs", [[], ["--jobs", "2"]])
+@pytest.mark.parametrize("ext", ["gz", "zst"])
+def test_a_compressed_file_cut_short_loads_nothing(
+    cli, tmp_path: Path, cli_table: str, conn, ext: str, jobs: list[str]
+) -> None:
+    zstandard = require("zstandard")
+    rows = b"".join(b"%d,n,x\n" % i for i in range(300000))
+    whole = (
+        gzip.compress(rows)
+        if ext == "gz"
+        else zstandard.ZstdCompressor().compress(rows)
+    )
+    src = tmp_path / f"cut.csv.{ext}"
+    src.write_bytes(whole[: len(whole) * 2 // 3])
+    err = one_error_line(cli("load", str(src), "-t", cli_table, *jobs))
+    assert err.startswith(f"{src}: "), err
+    assert "ended before" in err or "ends inside a zstd frame" in err, err
+    assert conn.execute("SELECT count(*) FROM cli_t").rows == [("0",)]
+    ndjson = tmp_path / f"cut.ndjson.{ext}"
+    lines = b"".join(b'{"id": %d}\n' % i for i in range(300000))
+    packed = (
+        gzip.compress(lines)
+        if ext == "gz"
+        else zstandard.ZstdCompressor().compress(lines)
+    )
+    ndjson.write_bytes(packed[: len(packed) // 2])
+    err = one_error_line(cli("load", str(ndjson), "-t", cli_table, *jobs))
+    assert err.startswith(f"{ndjson}: "), err
+    assert conn.execute("SELECT count(*) FROM cli_t").rows == [("0",)]
+
+
+def test_a_file_pyarrow_cannot_read_is_one_line(
+    cli, tmp_path: Path, cli_table: str, conn
+) -> None:
+    src = tmp_path / "drift.ndjson"
+    src.write_bytes(b'{"id": 1}\n' * 60000 + b'{"id": "two"}\n')
+    err = one_error_line(cli("load", str(src), "-t", cli_table))
+    assert err.startswith(f"{src}: JSON parse error"), err
+    assert conn.execute("SELECT count(*) FROM cli_t").rows == [("0",)]
+
+
+def test_a_failed_dump_leaves_the_earlier_file_as_it_was(
+    cli, tmp_path: Path, cli_table: str, conn
+) -> None:
+    conn.execute(
+        "INSERT INTO cli_t SELECT g, 'n', NULL FROM generate_series(1, 1000) g"
+    )
+    for name in ("old.csv", "old.csv.gz", "old.parquet", "old.ndjson"):
+        out = tmp_path / name
+        out.write_bytes(b"earlier contents")
+        bad = "SELECT id, 1 / (id - 700) FROM cli_t"  # fails part way through
+        for jobs in ([], ["--jobs", "2", "--partition-on", "id"]):
+            if name.endswith(".parquet") and jobs:
+                continue
+            done = cli("dump", "--query", bad, "-o", str(out), *jobs)
+            assert done.returncode == 1 and b"division by zero" in done.stderr, (
+                done.stderr
+            )
+            assert out.read_bytes() == b"earlier contents"
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS dummy (a int)")  # still usable
+    out = tmp_path / "iv.parquet"
+    conn.execute(
+        "DROP TABLE IF EXISTS iv_t; CREATE TABLE iv_t AS SELECT interval '1 day' AS d"
+    )
+    err = one_error_line(cli("dump", "-t", "iv_t", "-o", str(out)))
+    assert err.startswith(f"{out}: "), err
+    assert not out.exists()
+    conn.execute("DROP TABLE iv_t")
+
+
+def test_ndjson_dump_of_some_columns(cli, tmp_path: Path, cli_table: str, conn) -> None:
+    conn.execute("INSERT INTO cli_t VALUES (1, 'a', 'x'), (2, 'b', NULL)")
+    for jobs in ([], ["--jobs", "2"]):
+        done = cli(
+            "dump", "-t", cli_table, "--columns", "note,id", "--format", "ndjson", *jobs
+        )
+        assert done.returncode == 0, done.stderr
+        assert sorted(done.stdout.splitlines()) == [
+            b'{"note":"x","id":1}',
+            b'{"note":null,"id":2}',
+        ]
+    err = one_error_line(
+        cli("dump", "-t", cli_table, "--format", "ndjson", "--encoding", "LATIN1")
+    )
+    assert err == "--encoding does not apply to ndjson"

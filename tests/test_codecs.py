@@ -482,6 +482,16 @@ def test_unquoted_names_fold_to_lower_case(conn: pcf.Connection) -> None:
     assert list(conn.copy_records_out("mixedcase")) == [(1,)]
 
 
+def test_unquoted_non_ascii_names_keep_their_case(conn: pcf.Connection) -> None:
+    # PostgreSQL folds only A-Z of an unquoted name in UTF-8: Ünits stays Ünits
+    conn.execute("CREATE TEMP TABLE Ünits_𐐀 (a int4)")
+    assert conn.execute(
+        "SELECT relname FROM pg_class WHERE relname LIKE '%nits%'"
+    ).rows == [("Ünits_𐐀",)]
+    assert conn.copy_records("Ünits_𐐀", [(1,)]) == 1
+    assert list(conn.copy_records_out("ÜNITS_𐐀")) == [(1,)]
+
+
 @pytest.mark.parametrize(
     "table",
     ["users; DROP TABLE x", "a.b.c", "", '"unterminated', "1abc", ("a",), 42, "a .b"],

@@ -37,6 +37,7 @@ __all__ = [
 ]
 
 _UNQUOTED = re.compile(f"{IDENT_START}{IDENT_CHAR}*")
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,8 @@ def parse_table(table: str | tuple[str, str]) -> tuple[str | None, str]:
             match = _UNQUOTED.match(table, i)
             if not match:
                 raise InterfaceError(f"not a table name: {table!r}")
-            part = match.group().lower()
+            # as PostgreSQL folds an unquoted name in UTF-8: A-Z only
+            part = match.group().translate(_ASCII_LOWER)
             i = match.end()
         parts.append(part)
         if i == n:

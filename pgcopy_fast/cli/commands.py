@@ -26,7 +26,6 @@ import argparse
 import contextlib
 import difflib
 import glob
-import gzip
 import io
 import os
 import re
@@ -39,7 +38,7 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import IO, Any, cast
+from typing import IO, Any
 
 from .. import __impl__, __version__
 from ..catalog.queries import (
@@ -57,8 +56,7 @@ from ..parallel.text import Chunk, last_row_end, row_chunks
 from ..protocol.events import TransactionStatus
 from ..protocol.statement import one_statement
 from ..tempserver import ServerNotFound, TempServer
-from . import files, rejects
-from .behind import WriteBehind
+from . import files, packed, rejects
 
 __all__ = ["main"]
 
@@ -122,48 +120,12 @@ def _say(args: argparse.Namespace, message: str) -> None:
 
 def _open_input(path: str) -> tuple[IO[bytes], int | None]:
     """The input as a binary stream, and its size when known (for progress)."""
-    if path == "-":
-        return sys.stdin.buffer, None
     try:
-        raw = open(path, "rb")
+        return packed.open_input(path)
     except OSError as exc:
-        raise CliError(f"{path}: {exc.strerror}") from exc
-    if path.endswith(".gz"):
-        return cast(IO[bytes], gzip.GzipFile(fileobj=raw)), None
-    if path.endswith((".zst", ".zstd")):
-        return _zstd_reader(raw, path), None
-    return raw, os.fstat(raw.fileno()).st_size
-
-
-def _zstd_reader(raw: IO[bytes], path: str) -> IO[bytes]:
-    try:
-        import zstandard
-    except ImportError:
-        raise CliError(f"{path}: reading .zst needs the 'zstandard' package") from None
-    return zstandard.ZstdDecompressor().stream_reader(raw)  # type: ignore[no-any-return]
-
-
-def _open_output(path: str | None) -> IO[bytes]:
-    if path in (None, "-"):
-        return sys.stdout.buffer
-    assert path is not None
-    try:
-        if path.endswith(".gz"):
-            # gzip's own default level: 9 costs twice the time for 1% less
-            packed = cast(IO[bytes], gzip.open(path, "wb", compresslevel=6))
-            return cast(IO[bytes], WriteBehind(packed.write, packed.close))
-        if path.endswith((".zst", ".zstd")):
-            try:
-                import zstandard
-            except ImportError:
-                raise CliError(
-                    f"{path}: writing .zst needs the 'zstandard' package"
-                ) from None
-            packed = zstandard.ZstdCompressor().stream_writer(open(path, "wb"))
-            return cast(IO[bytes], WriteBehind(packed.write, packed.close))
-        return open(path, "wb")
-    except OSError as exc:
-        raise CliError(f"{path}: {exc.strerror}") from exc
+        raise CliError(f"{path}: {exc.strerror or exc}") from exc
+    except packed.PackedError as exc:
+        raise CliError(str(exc)) from exc
 
 
 @contextlib.contextmanager
@@ -282,6 +244,11 @@ def _column_list(args: argparse.Namespace, columns: list[str] | None = None) -> 
 
 def _columns(args: argparse.Namespace) -> list[str]:
     return [c.strip() for c in args.columns.split(",") if c.strip()]
+
+
+def _select_list(args: argparse.Namespace) -> str:
+    """``--columns`` as a SELECT list (``*`` without it)."""
+    return ", ".join(map(quote_ident, _columns(args))) if args.columns else "*"
 
 
 def _describe_error(source: str, exc: BaseException, line_offset: int = 0) -> str:
@@ -742,11 +709,12 @@ def _create_statement(args: argparse.Namespace, path: str) -> str:
         return _inferred_create(args, path)
     try:
         schema = files.open_reader(path, args.format).schema
+    except (OSError, EOFError, ValueError, ImportError) as exc:
+        raise CliError(f"{path}: {_first_line(exc)}") from exc
+    try:
         return files.create_sql(args.table, schema)
     except ValueError as exc:
         raise CliError(f"--create: {exc}") from exc
-    except (OSError, ImportError) as exc:
-        raise CliError(f"{path}: {_first_line(exc)}") from exc
 
 
 class _Sink:
@@ -904,7 +872,7 @@ def _copy_file_in(
         return _copy_columnar(conn, args, path, sink), 0
     stream, size = _open_input(path)
     source = "stdin" if path == "-" else path
-    with stream:
+    with stream, _reading(source):
         names, head, header_option, line_offset = None, b"", None, 0
         if args.header:
             head, header = _read_header(stream, args, source)
@@ -929,9 +897,17 @@ def _copy_file_in(
                     advance(chunk)
         except DatabaseError as exc:
             raise CliError(_describe_error(source, exc, line_offset)) from exc
-        except OSError as exc:
-            raise CliError(f"{source}: {exc}") from exc
     return cp.rowcount, 0
+
+
+@contextlib.contextmanager
+def _reading(source: str, note: str = "") -> Iterator[None]:
+    """An input that fails to read (cut short, corrupt) as one error line."""
+    try:
+        yield
+    except (OSError, EOFError) as exc:
+        reason = getattr(exc, "strerror", None) or exc
+        raise CliError(f"{source}: {reason}{note}") from exc
 
 
 def _copy_skipping(
@@ -968,7 +944,7 @@ def _copy_columnar(
     # with --jobs they spread over connections (copy_arrow(jobs=))
     try:
         reader = files.open_reader(path, args.format)
-    except (OSError, ValueError, ImportError) as exc:
+    except (OSError, EOFError, ValueError, ImportError) as exc:
         raise CliError(f"{path}: {_first_line(exc)}") from exc
     columns = _columns(args) if args.columns else None
     table = args.table
@@ -981,7 +957,13 @@ def _copy_columnar(
             rows: int = conn.copy_arrow(table, reader, columns, jobs=args.jobs)
     except DatabaseError as exc:
         raise CliError(_describe_row_error(path, exc, args.jobs == 1)) from exc
-    except (Error, InterfaceError) as exc:
+    except Error as exc:
+        raise CliError(f"{path}: {_first_line(exc)}") from exc
+    except Exception as exc:
+        if not (files.is_arrow_error(exc) or isinstance(exc, (OSError, EOFError))):
+            raise
+        # the file's own failure as pyarrow reads it (a value of another type
+        # in a later NDJSON row, a cut-off file)
         raise CliError(f"{path}: {_first_line(exc)}") from exc
     args.bytes_done += os.path.getsize(path)
     return rows
@@ -1082,7 +1064,7 @@ def _load_parallel(
     # interrupt stops every job: their COPYs end with CopyFail.
     stream, size = _open_input(path)
     source = "stdin" if path == "-" else path
-    with stream:
+    with stream, _reading(source, NOTHING_COMMITTED):
         columns = _columns(args) if args.columns else None
         head, first_line = b"", 0
         if args.header:
@@ -1196,7 +1178,7 @@ def _inferred_create(args: argparse.Namespace, path: str) -> str:
     except ImportError:
         raise CliError("--create for CSV needs pyarrow (pgcopy_fast[arrow])") from None
     stream, _ = _open_input(path)
-    with stream:
+    with stream, _reading(path):
         sample = stream.read(INFER_BYTES)
     quote = (args.quote or '"').encode() if args.format == "csv" else b""
     if len(sample) == INFER_BYTES:
@@ -1263,30 +1245,23 @@ def cmd_dump(args: argparse.Namespace) -> int:
     args.transform = None
     if args.format == "ndjson":
         # The server writes the JSON (row_to_json: PostgreSQL's own form of
-        # every type) as a text COPY; the client only undoes the COPY escapes
-        if args.delimiter or args.null or args.quote or args.header:
-            raise CliError(
-                "--delimiter, --null, --quote and --header do not apply to ndjson"
-            )
+        # every type) as a text COPY; the client only undoes the COPY escapes,
+        # which for UTF-8 are the only bytes to undo
+        _refuse_options(args, "ndjson", "escape", "encoding")
         args.format, args.transform = "text", _json_lines
     elif args.format in files.COLUMNAR:
         return _dump_columnar(args)
-    if args.format == "binary" and (
-        args.delimiter or args.null or args.quote or args.header
-    ):
-        raise CliError(
-            "--delimiter, --null, --quote and --header do not apply to binary"
-        )
+    elif args.format == "binary":
+        _refuse_options(args, "binary")
     if args.jobs > 1:
         return _dump_parallel(args)
     started = time.perf_counter()
-    out = _open_output(args.output)
     transform = args.transform or bytes
     with _connection(args) as conn:
         if args.table:
             source = _target(args)
             if args.transform:
-                source = f"(SELECT * FROM {source})"
+                source = f"(SELECT {_select_list(args)} FROM {_table_sql(args)})"
         else:
             # One statement only: it is pasted into COPY (...) TO STDOUT.
             try:
@@ -1296,24 +1271,58 @@ def cmd_dump(args: argparse.Namespace) -> int:
         if args.transform:
             source = _as_json(source[1:-1])
         sql = f"COPY {source} TO STDOUT {_options_sql(conn, args, args.header)}"
-        try:
-            with _progress(args, None, "dump") as advance, conn.copy_out(sql) as cp:
-                for payloads in cp.read_batches():
-                    data = transform(b"".join(payloads))
-                    out.write(data)
-                    advance(data)
-        except DatabaseError as exc:
-            raise CliError(_describe_error("dump", exc)) from exc
-        except BrokenPipeError:
-            return 0  # the reader went away (| head): not an error
-        finally:
-            if out is not sys.stdout.buffer:
-                out.close()
-            else:
-                with contextlib.suppress(BrokenPipeError):
-                    out.flush()
-    _report(args, f"dumped {cp.rowcount:,} rows", cp.rowcount, started)
+        with _output(args.output) as out:
+            try:
+                with _progress(args, None, "dump") as advance, conn.copy_out(sql) as cp:
+                    for payloads in cp.read_batches():
+                        data = transform(b"".join(payloads))
+                        out.stream.write(data)
+                        advance(data)
+            except DatabaseError as exc:
+                raise CliError(_describe_error("dump", exc)) from exc
+    if not out.broken:
+        _report(args, f"dumped {cp.rowcount:,} rows", cp.rowcount, started)
     return 0
+
+
+def _refuse_options(args: argparse.Namespace, fmt: str, *more: str) -> None:
+    # the text / CSV options, given for a format they do not apply to
+    names = ["delimiter", "null", "quote", "header", *more]
+    given = [f"--{n}" for n in names if getattr(args, n, None)]
+    if given:
+        verb = "does" if len(given) == 1 else "do"
+        raise CliError(f"{', '.join(given)} {verb} not apply to {fmt}")
+
+
+@contextlib.contextmanager
+def _output(path: str | None, raw: bool = False) -> Iterator[packed.Output]:
+    """A dump's output: moved into place when the block ends well, else removed.
+
+    A reader of stdout that goes away (``| head``) ends the dump quietly.
+    """
+    try:
+        out = packed.Output(path, raw)
+    except OSError as exc:
+        raise CliError(f"{path}: {exc.strerror or exc}") from exc
+    except packed.PackedError as exc:
+        raise CliError(str(exc)) from exc
+    try:
+        yield out
+        out.commit()
+    except BrokenPipeError:
+        if not out.stdout:
+            out.discard()
+            raise CliError(f"{path}: broken pipe") from None
+        # the reader went away (| head): not an error; stdout goes nowhere
+        # now, so that the interpreter's last flush does not complain
+        out.broken = True
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except OSError as exc:
+        out.discard()
+        raise CliError(f"{path or 'stdout'}: {exc.strerror or exc}") from exc
+    except BaseException:
+        out.discard()
+        raise
 
 
 def _as_json(query: str) -> str:
@@ -1341,19 +1350,22 @@ def _dump_columnar(args: argparse.Namespace) -> int:
         raise CliError(f"{args.format} output goes to a file: give --output")
     source = args.table or args.query
     started = time.perf_counter()
-    with _connection(args) as conn:
+    with _connection(args) as conn, _output(args.output, raw=True) as out:
         try:
             stream = conn.copy_arrow_out(
                 source, _columns(args) if args.columns and args.table else None,
                 jobs=args.jobs, partition_on=args.partition_on,
             )  # fmt: skip
             with _row_progress(args, None, "dump") as count:
-                rows = files.write_stream(args.output, args.format, stream, count)
-        except (Error, InterfaceError) as exc:
+                rows = files.write_stream(out.temp, args.format, stream, count)
+        except Error as exc:
             raise CliError(f"dump: {_first_line(exc)}") from exc
-        except OSError as exc:
-            raise CliError(f"{args.output}: {exc.strerror or exc}") from exc
-    args.bytes_done = os.path.getsize(args.output)
+        except Exception as exc:
+            if not files.is_arrow_error(exc):
+                raise
+            # a type the file format cannot hold (pyarrow's words)
+            raise CliError(f"{args.output}: {_first_line(exc)}") from exc
+        args.bytes_done = os.path.getsize(out.temp)
     _report(args, f"dumped {rows:,} rows to {args.output}", rows, started)
     return 0
 
@@ -1386,7 +1398,7 @@ def _dump_parallel(args: argparse.Namespace) -> int:
             )
         except (Error, InterfaceError) as exc:
             raise CliError(f"dump: {_first_line(exc)}") from exc
-        cols = ", ".join(map(quote_ident, _columns(args))) if args.columns else "*"
+        cols = _select_list(args)
         to_file = args.output not in (None, "-")
         directory = (
             os.path.dirname(os.path.abspath(args.output))
@@ -1419,19 +1431,19 @@ def _dump_parallel(args: argparse.Namespace) -> int:
                     future.result()
             conn.execute("COMMIT")
             args.bytes_done = sum(os.path.getsize(t) for t in temps)
-            if args.parts:
-                for i, temp in enumerate(temps):
-                    _copy_file(temp, _open_output(_part_path(args.output, i)))
-            else:
-                out = _open_output(args.output)
-                for temp in temps:
-                    _copy_file(temp, out, close=False)
-                if out is not sys.stdout.buffer:
-                    out.close()
+            with contextlib.ExitStack() as stack:
+                if args.parts:  # each moved into place once all are written
+                    for i, temp in enumerate(temps):
+                        out = stack.enter_context(_output(_part_path(args.output, i)))
+                        _copy_file(temp, out.stream)
                 else:
-                    out.flush()
+                    out = stack.enter_context(_output(args.output))
+                    for temp in temps:
+                        _copy_file(temp, out.stream)
         except DatabaseError as exc:
             raise CliError(_describe_error("dump", exc)) from exc
+        except OSError as exc:  # a part's temporary file
+            raise CliError(f"{directory}: {exc.strerror or exc}") from exc
         finally:
             for temp in temps:
                 with contextlib.suppress(OSError):
@@ -1442,12 +1454,10 @@ def _dump_parallel(args: argparse.Namespace) -> int:
     return 0
 
 
-def _copy_file(path: str, out: IO[bytes], close: bool = True) -> None:
+def _copy_file(path: str, out: IO[bytes]) -> None:
     with open(path, "rb") as f:
         while block := f.read(CHUNK):
             out.write(block)
-    if close:
-        out.close()
 
 
 # -- bench -----------------------------------------------------------------
@@ -1679,3 +1689,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("pgcopy-fast: interrupted", file=sys.stderr)
         return 130
+    except (OSError, EOFError) as exc:  # a file, a pipe: one line, not a traceback
+        print(f"pgcopy-fast: error: {exc}", file=sys.stderr)
+        return 1

@@ -9,12 +9,12 @@ memory stays at a batch whatever the file's size.  ``create_sql`` writes a
 from __future__ import annotations
 
 import contextlib
-import gzip
 import os
 from collections.abc import Iterator
 from typing import Any
 
 from ..catalog.queries import parse_table, quote_ident, quote_table
+from . import packed
 from .behind import WriteBehind
 
 #: Extensions of the columnar formats (a ``.gz`` / ``.zst`` after NDJSON's).
@@ -37,10 +37,18 @@ def format_of(path: str | None, given: str | None) -> str:
     if not path or path == "-":
         return "csv"
     name = path.lower()
-    for packed in (".gz", ".zst", ".zstd"):
-        if name.endswith(packed):
-            name = name[: -len(packed)]
+    for suffix in (".gz", ".zst", ".zstd"):
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
     return EXTENSIONS.get(os.path.splitext(name)[1], "csv")
+
+
+def is_arrow_error(exc: BaseException) -> bool:
+    """A pyarrow exception (ArrowInvalid, ArrowNotImplementedError, ...).
+
+    Told by its module, so that the check does not import pyarrow.
+    """
+    return type(exc).__module__.startswith("pyarrow")
 
 
 def _pyarrow() -> Any:
@@ -73,13 +81,7 @@ def open_reader(path: str, fmt: str) -> Any:
             return pa.ipc.open_stream(pa.memory_map(path))  # the streaming IPC form
     import pyarrow.json as pj
 
-    raw: Any = open(path, "rb")
-    if path.endswith(".gz"):
-        raw = gzip.GzipFile(fileobj=raw)
-    elif path.endswith((".zst", ".zstd")):
-        import zstandard
-
-        raw = zstandard.ZstdDecompressor().stream_reader(raw)
+    raw, _ = packed.open_input(path)  # .gz / .zst read to their end
     if hasattr(pj, "open_json"):  # pyarrow 18+: read as it goes
         return pj.open_json(raw)
     return pa.Table.to_reader(pj.read_json(raw))

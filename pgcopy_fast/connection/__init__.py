@@ -23,5 +23,8 @@ if TYPE_CHECKING:
 
 __all__ = ["AsyncConnection", "Connection", "connect", "connect_async"]
 
-# asyncio loads with them, on first use
-__getattr__ = loader(__name__, {"AsyncConnection": ".aio", "connect_async": ".aio"})
+if not TYPE_CHECKING:  # a type checker sees the imports above, and no Any
+    # asyncio loads with them, on first use
+    __getattr__, __dir__ = loader(
+        __name__, {"AsyncConnection": ".aio", "connect_async": ".aio"}
+    )

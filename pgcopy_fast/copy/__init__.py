@@ -19,5 +19,8 @@ if TYPE_CHECKING:
 
 __all__ = ["AsyncCopyIn", "AsyncCopyOut", "CopyIn", "CopyOut"]
 
-# asyncio loads with them, on first use
-__getattr__ = loader(__name__, {"AsyncCopyIn": ".aio", "AsyncCopyOut": ".aio"})
+if not TYPE_CHECKING:  # a type checker sees the imports above, and no Any
+    # asyncio loads with them, on first use
+    __getattr__, __dir__ = loader(
+        __name__, {"AsyncCopyIn": ".aio", "AsyncCopyOut": ".aio"}
+    )
