@@ -1283,3 +1283,70 @@ def test_ndjson_dump_of_some_columns(cli, tmp_path: Path, cli_table: str, conn) 
         cli("dump", "-t", cli_table, "--format", "ndjson", "--encoding", "LATIN1")
     )
     assert err == "--encoding does not apply to ndjson"
+
+
+@pytest.mark.parametrize("extra", [["--truncate"], ["--upsert", "id"], ["--atomic"]])
+def test_staging_lives_in_the_tables_schema(
+    cli, pg_server, tmp_path: Path, conn, extra: list[str]
+) -> None:
+    conn.execute(
+        'DROP SCHEMA IF EXISTS "App Data" CASCADE; CREATE SCHEMA "App Data"; '
+        'CREATE TABLE "App Data"."Events" (id int PRIMARY KEY, "Name" text)'
+    )
+    if extra != ["--atomic"]:  # a row the load replaces
+        conn.execute("""INSERT INTO "App Data"."Events" VALUES (1, 'old')""")
+    src = tmp_path / "e.csv"
+    src.write_bytes(
+        b"id,Name\n" + b"".join(b"%d,n%d\n" % (i, i) for i in range(1, 20001))
+    )
+    table = '"App Data"."Events"'
+    # a search_path with no schema to create in: only the table's own will do
+    dsn = f"{pg_server.dsn} options='-c search_path=nowhere'"
+    done = cli(
+        "load", str(src), "-t", table, "--header", "-j", "2", *extra, "--dsn", dsn
+    )
+    assert done.returncode == 0, done.stderr
+    count = conn.execute('SELECT count(*), max("Name") FROM "App Data"."Events"').rows
+    assert count == [("20000", "n9999")], count
+    assert _staging_tables(conn) == []
+    conn.execute('DROP SCHEMA "App Data" CASCADE')
+
+
+def test_a_staged_constraint_error_shows_the_failing_row(
+    cli, tmp_path: Path, cli_table: str, conn
+) -> None:
+    src = tmp_path / "dup.csv"
+    src.write_bytes(b"".join(b"%d,n,x\n" % i for i in range(1, 5001)) + b"77,again,x\n")
+    err = one_error_line(cli("load", str(src), "-t", cli_table, "-j", "2", "--atomic"))
+    assert "duplicate key value violates unique constraint" in err, err
+    assert "Key (id)=(77) already exists" in err and "nothing committed" in err, err
+    assert conn.execute("SELECT count(*) FROM cli_t").rows == [("0",)]
+
+
+def test_a_commit_the_server_refuses_is_said(cli, tmp_path: Path, conn) -> None:
+    conn.execute(
+        "DROP TABLE IF EXISTS dfr_t; CREATE TABLE dfr_t (id int, "
+        "UNIQUE (id) DEFERRABLE INITIALLY DEFERRED)"
+    )
+    src = tmp_path / "d.csv"
+    src.write_bytes(b"".join(b"%d\n%d\n" % (i, i) for i in range(100)))
+    err = one_error_line(cli("load", str(src), "-t", "dfr_t", "-j", "2"))
+    assert re.match(
+        rf"{re.escape(str(src))}: COMMIT of job \d: duplicate key value", err
+    )
+    assert err.endswith("(nothing committed)"), err
+    assert conn.execute("SELECT count(*) FROM dfr_t").rows == [("0",)]
+    conn.execute("DROP TABLE dfr_t")
+
+
+@pytest.mark.kernel_free
+def test_held_signals_wait_for_the_end_of_the_block() -> None:
+    from pgcopy_fast.cli import commands
+
+    reached = False
+    with pytest.raises(KeyboardInterrupt):
+        with commands._held_signals():
+            signal.raise_signal(signal.SIGINT)  # held: the block goes on
+            reached = True
+    assert reached
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

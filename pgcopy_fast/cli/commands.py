@@ -641,14 +641,15 @@ def cmd_load(args: argparse.Namespace) -> int:
         return 0
     started = time.perf_counter()
     args.bytes_done = 0
-    with _terminated_raises():
+    args.finished = False  # set once the load has committed
+    with _terminated_raises(args):
         try:
             if args.jobs > 1:
                 rows, how = _load_jobs(args, paths, create)
             else:
                 rows, how = _load_one_transaction(args, paths, create)
         except KeyboardInterrupt as exc:
-            raise Interrupted(130, "nothing (rolled back)") from exc
+            raise Interrupted(130, _committed(args)) from exc
     where = f" from {len(paths)} files" if len(paths) > 1 else ""
     _report(args, f"loaded {rows:,} rows into {args.table}{where}{how}", rows, started)
     return 0
@@ -657,12 +658,8 @@ def cmd_load(args: argparse.Namespace) -> int:
 def _check_load_args(args: argparse.Namespace) -> None:
     # what cannot work together, said before anything is read or run
     columnar = args.format in files.COLUMNAR
-    if args.format == "binary" and (
-        args.delimiter or args.null or args.quote or args.header
-    ):
-        raise CliError(
-            "--delimiter, --null, --quote and --header do not apply to binary"
-        )
+    if args.format == "binary":
+        _refuse_options(args, "binary")
     if args.dry_run and not args.create:
         raise CliError("--dry-run prints the statement of --create: give --create")
     if args.create and (args.format == "binary" or args.file == "-"):
@@ -685,8 +682,40 @@ def _check_load_args(args: argparse.Namespace) -> None:
             raise CliError("--on-error skip loads over one connection: no --jobs")
 
 
+def _committed(args: argparse.Namespace) -> str:
+    """What an interrupted load had committed, for its last line."""
+    if getattr(args, "finished", False):
+        return "every row (the load had ended)"
+    return "nothing (rolled back)"
+
+
 @contextlib.contextmanager
-def _terminated_raises() -> Iterator[None]:
+def _held_signals() -> Iterator[None]:
+    """Ctrl-C and SIGTERM wait for the end of the block (a load's commits).
+
+    Interrupted between two commits, a load would keep some of its rows and
+    lose the others; held, the signal acts once the commits are done.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+
+    def hold(signum: int, frame: Any) -> None:
+        held.append(signum)
+
+    previous = {s: signal.signal(s, hold) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        if held:
+            signal.raise_signal(held[0])
+
+
+@contextlib.contextmanager
+def _terminated_raises(args: argparse.Namespace) -> Iterator[None]:
     # SIGTERM ends a load as Ctrl-C does: every open COPY ends with CopyFail
     # and nothing is committed (exit status 143)
     if threading.current_thread() is not threading.main_thread():
@@ -694,7 +723,7 @@ def _terminated_raises() -> Iterator[None]:
         return
 
     def terminated(signum: int, frame: Any) -> None:
-        raise Interrupted(143, "nothing (rolled back)")
+        raise Interrupted(143, _committed(args))
 
     previous = signal.signal(signal.SIGTERM, terminated)
     try:
@@ -723,7 +752,10 @@ class _Sink:
     A staging table has exactly the loaded columns (those every file
     supplies) and no constraints; :meth:`merge_sql` puts its rows into the
     table, so the columns the files leave out get the table's defaults and
-    identities, as a COPY straight into it would give them.
+    identities, as a COPY straight into it would give them.  A temporary
+    one (one connection) drops itself at the commit; an unlogged one (for
+    jobs on connections of their own) lives in the table's own schema,
+    where the user may create tables whatever ``search_path`` says.
     """
 
     def __init__(self, conn: Connection, args: argparse.Namespace, temp: bool) -> None:
@@ -731,38 +763,57 @@ class _Sink:
         self.args = args
         self.temp = temp
         self.name: str | None = None
+        self.schema: str | None = None
         self.columns: list[str] | None = None
         self.first: str = ""  # the file whose columns made the staging table
 
-    def into(self, columns: list[str] | None, source: str) -> tuple[str, list[str]]:
-        """The staging table's name and the columns to copy (made on first use)."""
+    def qualified(self) -> str:
+        """The staging table in SQL."""
+        return quote_table(self.schema, self.name or "")
+
+    def into(
+        self, columns: list[str] | None, source: str
+    ) -> tuple[tuple[str | None, str], list[str]]:
+        """The staging table (schema, name) and the columns to copy.
+
+        The table is made on first use.
+        """
         wanted = columns or (_columns(self.args) if self.args.columns else None)
         if wanted is None:
             wanted = self._loadable()
         if self.name is None:
-            self.name = f"pgcopy_fast_stage_{uuid.uuid4().hex[:12]}"
+            name = f"pgcopy_fast_stage_{uuid.uuid4().hex[:12]}"
             kind = "TEMP" if self.temp else "UNLOGGED"
             drop = " ON COMMIT DROP" if self.temp else ""
             cols = ", ".join(quote_ident(c) for c in wanted)
             try:
+                self.schema = None if self.temp else self._schema()
                 self.conn.execute(
-                    f"CREATE {kind} TABLE {quote_ident(self.name)}{drop} AS SELECT "
-                    f"{cols} FROM {self._table()} WITH NO DATA"
+                    f"CREATE {kind} TABLE {quote_table(self.schema, name)}{drop} "
+                    f"AS SELECT {cols} FROM {self._table()} WITH NO DATA"
                 )
             except DatabaseError as exc:
-                self.name = None
                 raise CliError(f"{source}: {_first_line(exc)}") from exc
-            self.columns, self.first = list(wanted), source
+            self.name, self.columns, self.first = name, list(wanted), source
         elif sorted(wanted) != sorted(self.columns or []):
             raise CliError(
                 f"{source} has columns {_quoted_list(wanted)} but {self.first} "
                 f"{_quoted_list(self.columns or [])}: the files of one load "
                 "through a staging table give the same columns"
             )
-        return self.name, list(wanted)
+        return (self.schema, self.name), list(wanted)
 
     def _table(self) -> str:
         return _table_sql(self.args)
+
+    def _schema(self) -> str:
+        # the schema the table's name resolves to
+        table = sql_literal(self.conn, self._table())
+        rows = self.conn.execute(
+            f"SELECT n.nspname FROM pg_class c JOIN pg_namespace n "
+            f"ON n.oid = c.relnamespace WHERE c.oid = {table}::regclass"
+        ).rows
+        return str(rows[0][0])
 
     def _loadable(self) -> list[str]:
         # what COPY without a column list loads: every column but generated ones
@@ -776,7 +827,7 @@ class _Sink:
         # as COPY does, the file's values go into identity columns too
         sql = (
             f"INSERT INTO {self._table()} ({cols}) OVERRIDING SYSTEM VALUE "
-            f"SELECT {cols} FROM {quote_ident(self.name)}"
+            f"SELECT {cols} FROM {self.qualified()}"
         )
         if not self.args.upsert:
             return sql
@@ -801,7 +852,7 @@ class _Sink:
             with contextlib.suppress(Error):
                 if self.conn.transaction_status is not TransactionStatus.IDLE:
                     self.conn.execute("ROLLBACK")
-                self.conn.execute(f"DROP TABLE IF EXISTS {quote_ident(self.name)}")
+                self.conn.execute(f"DROP TABLE IF EXISTS {self.qualified()}")
         self.name = None
 
 
@@ -811,15 +862,18 @@ def _copy_target(
     """What a text / CSV COPY names: the table, or the staging table."""
     if sink is None:
         return _target(args, columns=names)
-    name, names = sink.into(names, source)
-    return quote_ident(name) + _column_list(args, names)
+    staging, names = sink.into(names, source)
+    return quote_table(*staging) + _column_list(args, names)
 
 
 def _execute(conn: Connection, sql: str, what: str) -> None:
     try:
         conn.execute(sql)
     except DatabaseError as exc:
-        raise CliError(f"{what}: {_first_line(exc)}") from exc
+        # a staged load's constraint error has no line of a file to name:
+        # the server's DETAIL ("Failing row contains ...") shows the row
+        detail = f" ({exc.detail})" if getattr(exc, "detail", None) else ""
+        raise CliError(f"{what}: {_first_line(exc)}{detail}") from exc
 
 
 def _load_one_transaction(
@@ -852,7 +906,9 @@ def _load_one_transaction(
                 _execute(conn, sink.merge_sql(), "--upsert")
             if args.after:
                 _execute(conn, args.after, "--after")
-            conn.execute("COMMIT")
+            with _held_signals():
+                conn.execute("COMMIT")
+                args.finished = True
         except BaseException:
             with contextlib.suppress(Error):
                 conn.execute("ROLLBACK")
@@ -947,9 +1003,10 @@ def _copy_columnar(
     except (OSError, EOFError, ValueError, ImportError) as exc:
         raise CliError(f"{path}: {_first_line(exc)}") from exc
     columns = _columns(args) if args.columns else None
-    table = args.table
+    table: Any = args.table
     if sink is not None:
-        table, columns = sink.into(columns or list(reader.schema.names), path)
+        (schema, name), columns = sink.into(columns or list(reader.schema.names), path)
+        table = (schema, name) if schema is not None else name
     try:
         with _row_progress(args, _rows_in(args, path), "load") as count:
             if count is not None:
@@ -1026,7 +1083,7 @@ def _load_jobs(
         except BaseException:
             if sink is not None:
                 sink.drop()
-            if made:
+            if made and not args.finished:
                 with contextlib.suppress(Error):
                     admin.execute(f"DROP TABLE IF EXISTS {_table_sql(args)}")
             raise
@@ -1045,8 +1102,10 @@ def _move(admin: Connection, args: argparse.Namespace, sink: _Sink) -> None:
         _execute(admin, sink.merge_sql(), "--upsert" if args.upsert else "the move")
         if args.after:
             _execute(admin, args.after, "--after")
-        admin.execute(f"DROP TABLE {quote_ident(sink.name or '')}; COMMIT")
-        sink.name = None
+        with _held_signals():
+            admin.execute(f"DROP TABLE {sink.qualified()}; COMMIT")
+            sink.name = None
+            args.finished = True
     except CliError as exc:
         raise CliError(f"{exc} (nothing committed)") from exc
 
@@ -1121,11 +1180,11 @@ def _run_load_jobs(
             chunks = row_chunks(stream, quote, head, first_line)
             states = fan_out(chunks, args.jobs, lambda i, f: work(i, f, advance))
         if not any(j.failed for j in states):
-            for conn in sessions:
-                conn.execute("COMMIT")
+            _commit_jobs(args, sessions, states, source)
     except (KeyboardInterrupt, Interrupted) as exc:
         status = exc.status if isinstance(exc, Interrupted) else 130
-        raise Interrupted(status, "nothing (every job rolled back)") from exc
+        said = _committed(args) if args.finished else "nothing (every job rolled back)"
+        raise Interrupted(status, said) from exc
     finally:
         for conn in sessions:
             conn.close()
@@ -1136,6 +1195,30 @@ def _run_load_jobs(
             job.value = f"{source}: {_first_line(job.error)}"
     rows = sum(j.value for j in states if j.done)
     return rows, states
+
+
+def _commit_jobs(
+    args: argparse.Namespace, sessions: list[Connection], states: list[Job], source: str
+) -> None:
+    # N commits, with Ctrl-C held until all are done.  A COMMIT the server
+    # refuses (a deferred constraint, a lost connection) after others went
+    # through is said as it is: those jobs' rows stay.
+    with _held_signals():
+        for index, conn in enumerate(sessions):
+            try:
+                conn.execute("COMMIT")
+            except Error as exc:
+                kept = sum(j.value for j in states[:index] if j.done)
+                said = (
+                    f"; jobs 1-{index} had committed {kept:,} rows: --atomic "
+                    "makes the load one transaction"
+                    if kept
+                    else " (nothing committed)"
+                )
+                raise CliError(
+                    f"{source}: COMMIT of job {index + 1}: {_first_line(exc)}{said}"
+                ) from exc
+        args.finished = True
 
 
 class _JobError(Exception):
