@@ -1,16 +1,24 @@
 """The ``pgcopy-fast`` command: load and dump files, and run the benchmark.
 
-    pgcopy-fast load FILE|- --table T [--format csv] [--header] [--jobs N] ...
-    pgcopy-fast dump --table T | --query SQL [--format csv] [-o FILE] ...
+    pgcopy-fast load FILE... | - --table T [--format F] [--header] [--jobs N] ...
+    pgcopy-fast dump --table T | --query SQL [--format F] [-o FILE] ...
+    pgcopy-fast server start | stop | status
     pgcopy-fast bench [--rows N] ...
     pgcopy-fast version
 
-Connection settings come from ``--dsn``, the ``PG*`` variables and
-``~/.pgpass``, as ``connect()`` reads them; ``--temp-server`` runs the
-command against a throwaway local PostgreSQL instead (removed at exit).
-Progress goes to stderr when it is a terminal (with tqdm, if installed);
-in a pipe only errors are printed.  Exit status: 0 on success, 1 on a
-failure (with a one-line error), 2 on bad usage.
+Formats: CSV, text and binary COPY files, and Parquet, Arrow IPC and NDJSON
+through the columnar path (cli/files.py); ``.gz`` / ``.zst`` by extension
+(cli/packed.py).  One load is all or nothing: one transaction, or with
+``--jobs`` a staging table moved in one (``_Sink``).  A dump's file is
+moved into place only once it is whole.
+
+Connection settings come from ``--dsn``, else ``$PGCOPY_FAST_DSN``, the
+``PG*`` variables and ``~/.pgpass``, as ``connect()`` reads them;
+``--temp-server`` runs the command against a throwaway local PostgreSQL
+instead (removed at exit).  Progress goes to stderr when it is a terminal
+(with tqdm, if installed); one summary line follows every load and dump,
+in a pipe too, unless ``-q``.  Exit status: 0 on success, 1 on a failure
+(with a one-line error), 2 on bad usage, 130 / 143 after Ctrl-C / SIGTERM.
 
 ``load --header`` reads the header line itself (CSV or text syntax, with
 the given delimiter and quote) and copies into the columns it names, in
@@ -62,7 +70,7 @@ __all__ = ["main"]
 
 #: Bytes read from the input per write: a COPY batch's worth.
 CHUNK = 256 * 1024
-_LINE = re.compile(r"\bline (\d+)")
+_LINE = rejects.LINE
 _COLUMN = re.compile(r"\bline \d+, column ([^:,]+)")
 
 
@@ -244,6 +252,11 @@ def _column_list(args: argparse.Namespace, columns: list[str] | None = None) -> 
 
 def _columns(args: argparse.Namespace) -> list[str]:
     return [c.strip() for c in args.columns.split(",") if c.strip()]
+
+
+def _quote_byte(args: argparse.Namespace) -> bytes:
+    """The CSV quote that keeps a newline inside a field (b"" for text)."""
+    return (args.quote or '"').encode() if args.format == "csv" else b""
 
 
 def _select_list(args: argparse.Namespace) -> str:
@@ -977,13 +990,13 @@ def _copy_skipping(
 ) -> tuple[int, int]:
     # --on-error skip: chunks under savepoints, bad rows to --rejects with the
     # server's message (cli/rejects.py)
-    quote = (args.quote or '"').encode() if args.format == "csv" else b""
+    quote = _quote_byte(args)
     sql = f"COPY {target} FROM STDIN {_options_sql(conn, args, None)}"
     chunks = row_chunks(stream, quote, head, first_line, size=1 << 20)
     out = args.rejects_file
     try:
         loaded, rejected = rejects.load_skipping(
-            conn, sql, chunks, quote, args.max_errors, out, _first_line,
+            conn, sql, chunks, quote, args.max_errors, out, _first_line, source,
             args.rejected_so_far,
         )  # fmt: skip
     except rejects.TooManyErrors as exc:
@@ -1151,9 +1164,15 @@ def _run_load_jobs(
     source: str,
     size: int | None,
 ) -> tuple[int, list[Job]]:
-    quote = (args.quote or '"').encode() if args.format == "csv" else b""
+    quote = _quote_byte(args)
     lock = threading.Lock()
-    sessions = [connect(dsn) for _ in range(args.jobs)]
+    sessions: list[Connection] = []
+    try:
+        sessions.extend(connect(dsn) for _ in range(args.jobs))
+    except Error as exc:
+        for conn in sessions:
+            conn.close()
+        raise CliError(f"cannot connect: {_first_line(exc)}") from exc
 
     def work(index: int, feed: Iterator[Chunk], advance: Any) -> int:
         # the COPY's line N is line (first_line + N - copy_line) of the input
@@ -1263,7 +1282,7 @@ def _inferred_create(args: argparse.Namespace, path: str) -> str:
     stream, _ = _open_input(path)
     with stream, _reading(path):
         sample = stream.read(INFER_BYTES)
-    quote = (args.quote or '"').encode() if args.format == "csv" else b""
+    quote = _quote_byte(args)
     if len(sample) == INFER_BYTES:
         sample = sample[: last_row_end(sample, quote)]
     delimiter = args.delimiter or ("," if args.format == "csv" else "\t")

@@ -19,7 +19,8 @@ from typing import IO, Any
 from ..errors import DatabaseError
 from ..parallel.text import Chunk
 
-_LINE = re.compile(r"\bline (\d+)")
+#: The line of a COPY error, in the server's CONTEXT.
+LINE = re.compile(r"\bline (\d+)")
 
 
 class TooManyErrors(Exception):
@@ -55,14 +56,17 @@ def load_skipping(
     max_errors: int,
     rejects: IO[bytes] | None,
     describe: Callable[[BaseException], str],
+    source: str,
     rejected_before: int = 0,
 ) -> tuple[int, int]:
     """Copy the chunks, rejecting bad rows; ``(rows loaded, rows rejected)``.
 
     Runs inside the caller's transaction (each chunk under a savepoint).
 
-    ``rejected_before``: the load's earlier files' rejects, which count
-    towards ``max_errors`` too.
+    Each reject is written to ``rejects`` after a line ``SOURCE: line N:
+    message`` (the file, as a glob loads several).  ``rejected_before``:
+    the load's earlier files' rejects, which count towards ``max_errors``
+    too.
 
     Raises:
         TooManyErrors: more than ``max_errors`` rejects.
@@ -97,7 +101,8 @@ def load_skipping(
                 rejected += 1
                 if rejects is not None:
                     rejects.write(
-                        f"line {line}: {describe(exc)}\n".encode() + part[index]
+                        f"{source}: line {line}: {describe(exc)}\n".encode()
+                        + part[index]
                     )
                 if rejected + rejected_before > max_errors:
                     raise TooManyErrors(
@@ -113,7 +118,7 @@ def load_skipping(
 def _bad_row(exc: BaseException, part: list[bytes]) -> int | None:
     # the server's "line N" is the COPY's N-th physical line: the row holding it
     context = getattr(exc, "context", None) or ""
-    match = _LINE.search(context)
+    match = LINE.search(context)
     if not match:
         return None
     line = int(match.group(1))
