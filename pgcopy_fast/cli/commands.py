@@ -83,13 +83,8 @@ class CliError(Exception):
 
 @contextlib.contextmanager
 def _connection(args: argparse.Namespace) -> Iterator[Connection]:
-    with _dsn(args) as dsn:
-        try:
-            conn = connect(dsn)
-        except Error as exc:
-            raise CliError(f"cannot connect: {_first_line(exc)}") from exc
-        with conn:
-            yield conn
+    with _dsn(args) as dsn, _connect(dsn) as conn:
+        yield conn
 
 
 def _connect(dsn: str) -> Connection:
@@ -231,15 +226,9 @@ def _table_sql(args: argparse.Namespace) -> str:
         raise CliError(str(exc)) from exc
 
 
-def _target(
-    args: argparse.Namespace, table: str | None = None, columns: list[str] | None = None
-) -> str:
+def _target(args: argparse.Namespace, columns: list[str] | None = None) -> str:
     """The table (and column list: ``columns``, else ``--columns``) to copy."""
-    try:
-        schema, name = parse_table(table or args.table)
-    except Error as exc:
-        raise CliError(str(exc)) from exc
-    return quote_table(schema, name) + _column_list(args, columns)
+    return _table_sql(args) + _column_list(args, columns)
 
 
 def _column_list(args: argparse.Namespace, columns: list[str] | None = None) -> str:
