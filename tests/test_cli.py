@@ -1350,3 +1350,27 @@ def test_held_signals_wait_for_the_end_of_the_block() -> None:
             reached = True
     assert reached
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_text_options_do_not_apply_to_columnar_files(
+    cli, tmp_path: Path, cli_table: str
+) -> None:
+    (tmp_path / "t.parquet").write_bytes(b"")
+    for option in (["--header"], ["--delimiter", ";"], ["--encoding", "LATIN1"]):
+        err = one_error_line(
+            cli("load", str(tmp_path / "t.parquet"), "-t", cli_table, *option)
+        )
+        assert err == f"{option[0]} does not apply to parquet"
+
+
+def test_upsert_with_on_error_skip(cli, tmp_path: Path, cli_table: str, conn) -> None:
+    conn.execute("INSERT INTO cli_t VALUES (1, 'old', 'o')")
+    src, rejects = tmp_path / "us.csv", tmp_path / "rej.txt"
+    src.write_bytes(b"1,new,x\n2,b,y\nbad,c,z\n3,d,w\n")
+    done = cli("load", str(src), "-t", cli_table, "--upsert", "id", "--on-error", "skip",
+               "--rejects", str(rejects))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert rejects.read_bytes().startswith(f"{src}: line 3: ".encode())
+    assert conn.execute("SELECT id, name FROM cli_t ORDER BY id").rows == [
+        ("1", "new"), ("2", "b"), ("3", "d"),
+    ]  # fmt: skip

@@ -662,6 +662,10 @@ def _check_load_args(args: argparse.Namespace) -> None:
     columnar = args.format in files.COLUMNAR
     if args.format == "binary":
         _refuse_options(args, "binary")
+    elif columnar:  # the file says its columns' names, types and NULLs
+        _refuse_options(
+            args, args.format, "escape", "encoding", "force_null", "force_not_null"
+        )
     if args.dry_run and not args.create:
         raise CliError("--dry-run prints the statement of --create: give --create")
     if args.create and (args.format == "binary" or args.file == "-"):
