@@ -821,7 +821,10 @@ def test_on_error_skip_sets_bad_rows_aside(
     report = rejects.read_bytes().decode()
     # each reject: its line in the file (two physical lines per row) and the message
     for i in sorted(bad):
-        assert f"line {2 * i + 1}: invalid input syntax for type integer" in report
+        assert (
+            f"line {2 * i + 1}: column id: invalid input syntax for type integer"
+            in report
+        )
         assert f'x{i},"bad\nrow",z\n' in report
     conn.execute("TRUNCATE cli_t")
     done = cli(*args, "--max-errors", "3")

@@ -268,6 +268,13 @@ def _describe_error(source: str, exc: BaseException, line_offset: int = 0) -> st
     return f"{source}: {where}{message}"
 
 
+def _server_words(exc: BaseException) -> str:
+    """``column C: message``: a bad row's error without its line (a reject's)."""
+    column = _COLUMN.search(getattr(exc, "context", None) or "")
+    where = f"column {column.group(1)}: " if column else ""
+    return f"{where}{_first_line(exc)}"
+
+
 # -- the header line of a load ----------------------------------------------------
 
 #: The most bytes read to find the end of the header (or of the first row).
@@ -985,11 +992,17 @@ def _copy_skipping(
     # server's message (cli/rejects.py)
     quote = _quote_byte(args)
     sql = f"COPY {target} FROM STDIN {_options_sql(conn, args, None)}"
-    chunks = row_chunks(stream, quote, head, first_line, size=1 << 20)
+
+    def counted(chunks: Iterator[Chunk]) -> Iterator[Chunk]:
+        for chunk in chunks:
+            args.bytes_done += len(chunk.data)  # for the summary line
+            yield chunk
+
+    chunks = counted(row_chunks(stream, quote, head, first_line, size=1 << 20))
     out = args.rejects_file
     try:
         loaded, rejected = rejects.load_skipping(
-            conn, sql, chunks, quote, args.max_errors, out, _first_line, source,
+            conn, sql, chunks, quote, args.max_errors, out, _server_words, source,
             args.rejected_so_far,
         )  # fmt: skip
     except rejects.TooManyErrors as exc:
