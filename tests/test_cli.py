@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import re
 import signal
@@ -745,6 +746,20 @@ def test_scratch_server_start_status_stop(tmp_path: Path) -> None:
         env["PGCOPY_FAST_DSN"] = uri  # the quick start's: no --dsn needed
         dumped = run_cli("dump", "--query", "SELECT 41 + 1")
         assert dumped.returncode == 0 and dumped.stdout == "42\n", dumped.stderr
+        with pcf.connect(uri) as c:
+            c.execute("CREATE TABLE kept (a int); INSERT INTO kept VALUES (7)")
+        # a reboot stops the server and leaves its directory: start it again
+        state = json.loads((tmp_path / "pgcopy_fast" / "server.json").read_text())
+        pg_ctl = os.path.join(state["bindir"], "pg_ctl")
+        data = os.path.join(state["base_dir"], "data")
+        subprocess.run([pg_ctl, "-D", data, "-m", "fast", "-w", "stop"],
+                       user=state["as_user"], check=True, capture_output=True)  # fmt: skip
+        assert run_cli("server", "status").returncode == 1
+        again = run_cli("server", "start")
+        assert again.returncode == 0 and "its tables kept" in again.stderr, again.stderr
+        uri = again.stdout.strip()
+        with pcf.connect(uri) as c:
+            assert c.execute("SELECT a FROM kept").rows == [("7",)]
     finally:
         stopped = run_cli("server", "stop")
     assert stopped.returncode == 0, stopped.stderr

@@ -2,10 +2,13 @@
 
 A throwaway cluster (the one ``--temp-server`` uses) that outlives the
 command: ``start`` prints its DSN as a ``postgresql://`` URI; the cluster
-runs until ``stop``, which stops it and removes its directory.  What is
-running is written to a state file in the user's state directory
-(``$XDG_STATE_HOME/pgcopy_fast/server.json``, by default under
-``~/.local/state``), so any later command finds it.
+runs until ``stop``, which stops it and removes its directory.  It lives in
+the user's state directory (``$XDG_STATE_HOME/pgcopy_fast/cluster``, by
+default under ``~/.local/state``) beside the state file that records it
+(``server.json``), so any later command finds it, and a ``start`` after a
+reboot starts the same cluster again with its tables.  Run as root, the
+server runs as the ``postgres`` OS user (``initdb`` refuses root), which
+cannot reach root's home: the cluster is then in a temporary directory.
 """
 
 from __future__ import annotations
@@ -17,13 +20,22 @@ import subprocess
 import sys
 from typing import Any
 
-from ..tempserver import ServerNotFound, TempServer
+from ..tempserver import ServerNotFound, TempServer, find_bindir
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def state_path() -> str:
     """Where the running scratch server is recorded."""
+    return os.path.join(_state_dir(), "server.json")
+
+
+def _state_dir() -> str:
     base = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
-    return os.path.join(base, "pgcopy_fast", "server.json")
+    return os.path.join(base, "pgcopy_fast")
 
 
 def _uri(state: dict[str, Any]) -> str:
@@ -77,10 +89,21 @@ def cmd_server(args: argparse.Namespace) -> int:
     if state is not None and _alive(state):
         print(_uri(state))
         return 0
+    # root's home is out of the postgres user's reach: a temporary directory
+    cluster = os.path.join(_state_dir(), "cluster") if os.geteuid() != 0 else ""
+    again = "scratch server started again (its tables kept)"
     try:
-        srv = TempServer().start()
-    except ServerNotFound as exc:
-        print(f"pgcopy-fast: error: {exc}", file=sys.stderr)
+        if state is not None and os.path.isdir(_server(state).data_dir):
+            srv, said = _server(state).restart(), again  # stopped by a reboot
+        elif cluster and os.path.isdir(os.path.join(cluster, "data")):
+            srv, said = (
+                TempServer(base_dir=cluster, bindir=find_bindir()).restart(),
+                again,
+            )
+        else:
+            srv, said = TempServer(base_dir=cluster).start(), "scratch server started"
+    except (ServerNotFound, RuntimeError, OSError) as exc:
+        print(f"pgcopy-fast: error: {_first_line(exc)}", file=sys.stderr)
         return 1
     state = {
         "base_dir": srv.base_dir,
@@ -92,10 +115,7 @@ def cmd_server(args: argparse.Namespace) -> int:
     with open(state_path(), "w") as f:
         json.dump(state, f)
     print(_uri(state))
-    print(
-        "pgcopy-fast: scratch server started; `pgcopy-fast server stop` removes it",
-        file=sys.stderr,
-    )
+    print(f"pgcopy-fast: {said}; `pgcopy-fast server stop` removes it", file=sys.stderr)
     return 0
 
 
