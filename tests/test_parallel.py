@@ -215,3 +215,31 @@ def test_copy_records_jobs(
         conn.copy_records(table, bad, jobs=3, atomic=True)
     assert info.value.row_index == 25003 and str(info.value).startswith("row 25003,")
     assert _stats(conn, table)[0] == "0" and _staging(conn) == []
+
+
+@pytest.mark.parametrize("atomic", [False, True])
+def test_jobs_load_identity_and_generated_columns_alike(
+    conn: pcf.Connection, impl: Any, pg_server: Any, atomic: bool
+) -> None:
+    # atomic or not, a job's rows land as a COPY would put them: identity
+    # values from the data kept, generated columns computed; the staging
+    # tables live in the table's schema, with a search_path that has none
+    conn.execute(
+        'DROP SCHEMA IF EXISTS "Par Schema" CASCADE; CREATE SCHEMA "Par Schema"; '
+        'CREATE TABLE "Par Schema".gen (id int8 GENERATED ALWAYS AS IDENTITY, '
+        "v int4, twice int4 GENERATED ALWAYS AS (v * 2) STORED)"
+    )
+    target = ("Par Schema", "gen")
+    dsn = f"{pg_server.dsn} options='-c search_path=nowhere'"
+    with pcf.connect(dsn) as other:
+        data = pa.table({"id": pa.array(range(10000, 15000), pa.int64()),
+                         "v": pa.array(range(5000), pa.int32())})  # fmt: skip
+        assert other.copy_arrow(target, data, jobs=2, atomic=atomic) == 5000
+        rows = ((i,) for i in range(5000))
+        assert other.copy_records(target, rows, ["v"], jobs=2, atomic=atomic) == 5000
+    got = conn.execute(
+        'SELECT count(*), min(id), sum(twice), count(DISTINCT id) FROM "Par Schema".gen'
+    ).rows
+    assert got == [("10000", "1", str(2 * 2 * sum(range(5000))), "10000")]
+    assert _staging(conn) == []
+    conn.execute('DROP SCHEMA "Par Schema" CASCADE')

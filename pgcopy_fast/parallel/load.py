@@ -24,7 +24,13 @@ import secrets
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from ..catalog.queries import parse_table, quote_ident, quote_table
+from ..catalog.queries import (
+    column_types,
+    parse_table,
+    quote_ident,
+    quote_table,
+    sql_literal,
+)
 from ..columnar.source import Batch, Source
 from ..errors import EncodeError, Error, InterfaceError
 from ..options import CodecOptions
@@ -139,8 +145,12 @@ def refuse_in_transaction(conn: Any) -> None:
 class Staging:
     """Unlogged staging tables of a target's columns, one per job or partition.
 
-    :meth:`move` puts all their rows into the target and drops them in one
-    transaction; :meth:`drop` (every failure path) leaves nothing behind.
+    They have exactly the loaded columns (without ``columns``, the ones a
+    COPY writes: not the generated ones) and live in the target's own
+    schema, whatever ``search_path`` says.  :meth:`move` puts all their
+    rows into the target and drops them in one transaction, identity
+    columns included as a COPY would take them; :meth:`drop` (every
+    failure path) leaves nothing behind.
     """
 
     def __init__(
@@ -148,10 +158,19 @@ class Staging:
     ) -> None:
         self._conn = conn
         self._target = target
-        self._columns = ", ".join(quote_ident(c) for c in columns) if columns else "*"
-        self._into = f"{target} ({self._columns})" if columns else target
+        schema, name = parse_table(target)
+        if not columns:
+            columns = [c.name for c in column_types(conn, schema, name, None)]
+        self._columns = ", ".join(quote_ident(c) for c in columns)
+        self._into = f"{target} ({self._columns})"
+        where = conn.execute(
+            "SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = "
+            f"c.relnamespace WHERE c.oid = {sql_literal(conn, target)}::regclass"
+        ).rows[0][0]
         token = secrets.token_hex(4)
-        self.names = [f"pgcopy_fast_stage_{token}_{i}" for i in range(count)]
+        self.names = [
+            f"{quote_ident(where)}.pgcopy_fast_stage_{token}_{i}" for i in range(count)
+        ]
         created: list[str] = []
         try:
             for name in self.names:
@@ -168,7 +187,8 @@ class Staging:
     def move(self) -> None:
         """Their rows into the target, and drop them, in one transaction."""
         moves = "; ".join(
-            f"INSERT INTO {self._into} SELECT {self._columns} FROM {s}"
+            f"INSERT INTO {self._into} OVERRIDING SYSTEM VALUE "
+            f"SELECT {self._columns} FROM {s}"
             for s in self.names
         )
         self._conn.execute(
