@@ -42,7 +42,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -58,10 +57,9 @@ from ..catalog.queries import (
 from ..connection import Connection, connect
 from ..errors import DatabaseError, Error, InterfaceError
 from ..parallel.jobs import Job, fan_out
-from ..parallel.load import NOTHING_COMMITTED
+from ..parallel.load import NOTHING_COMMITTED, Staging
 from ..parallel.read import export_snapshot, import_snapshot, partition_predicates
 from ..parallel.text import Chunk, last_row_end, row_chunks
-from ..protocol.events import TransactionStatus
 from ..protocol.statement import one_statement
 from ..tempserver import ServerNotFound, TempServer
 from . import files, packed, rejects
@@ -750,7 +748,8 @@ def _create_statement(args: argparse.Namespace, path: str) -> str:
     if args.format not in files.COLUMNAR:
         return _inferred_create(args, path)
     try:
-        schema = files.open_reader(path, args.format).schema
+        with contextlib.closing(files.open_reader(path, args.format)) as reader:
+            schema = reader.schema
     except (OSError, EOFError, ValueError, ImportError) as exc:
         raise CliError(f"{path}: {_first_line(exc)}") from exc
     try:
@@ -760,73 +759,42 @@ def _create_statement(args: argparse.Namespace, path: str) -> str:
 
 
 class _Sink:
-    """Where a load's COPYs go: the table, or a staging table made on first use.
+    """Where a load's COPYs go: a staging table, made on first use.
 
-    A staging table has exactly the loaded columns (those every file
-    supplies) and no constraints; :meth:`merge_sql` puts its rows into the
-    table, so the columns the files leave out get the table's defaults and
-    identities, as a COPY straight into it would give them.  A temporary
-    one (one connection) drops itself at the commit; an unlogged one (for
-    jobs on connections of their own) lives in the table's own schema,
-    where the user may create tables whatever ``search_path`` says.
+    The table is a :class:`~pgcopy_fast.parallel.load.Staging` of the
+    loaded columns (those every file gives), temporary with one connection
+    and unlogged for jobs; :meth:`merge_sql` puts its rows into the table,
+    so the columns the files leave out get the table's defaults and
+    identities, as a COPY straight into it would give them.
     """
 
     def __init__(self, conn: Connection, args: argparse.Namespace, temp: bool) -> None:
         self.conn = conn
         self.args = args
         self.temp = temp
-        self.name: str | None = None
-        self.schema: str | None = None
-        self.columns: list[str] | None = None
+        self.staging: Staging | None = None
         self.first: str = ""  # the file whose columns made the staging table
 
-    def qualified(self) -> str:
-        """The staging table in SQL."""
-        return quote_table(self.schema, self.name or "")
-
-    def into(
-        self, columns: list[str] | None, source: str
-    ) -> tuple[tuple[str | None, str], list[str]]:
-        """The staging table (schema, name) and the columns to copy.
-
-        The table is made on first use.
-        """
+    def into(self, columns: list[str] | None, source: str) -> tuple[str, list[str]]:
+        """The staging table (in SQL) and the columns to copy into it."""
         wanted = columns or (_columns(self.args) if self.args.columns else None)
         if wanted is None:
             wanted = self._loadable()
-        if self.name is None:
-            name = f"pgcopy_fast_stage_{uuid.uuid4().hex[:12]}"
-            kind = "TEMP" if self.temp else "UNLOGGED"
-            drop = " ON COMMIT DROP" if self.temp else ""
-            cols = ", ".join(quote_ident(c) for c in wanted)
+        if self.staging is None:
             try:
-                self.schema = None if self.temp else self._schema()
-                self.conn.execute(
-                    f"CREATE {kind} TABLE {quote_table(self.schema, name)}{drop} "
-                    f"AS SELECT {cols} FROM {self._table()} WITH NO DATA"
+                self.staging = Staging(
+                    self.conn, _table_sql(self.args), wanted, 1, temp=self.temp
                 )
             except DatabaseError as exc:
                 raise CliError(f"{source}: {_first_line(exc)}") from exc
-            self.name, self.columns, self.first = name, list(wanted), source
-        elif sorted(wanted) != sorted(self.columns or []):
+            self.first = source
+        elif sorted(wanted) != sorted(self.staging.columns):
             raise CliError(
                 f"{source} has columns {_quoted_list(wanted)} but {self.first} "
-                f"{_quoted_list(self.columns or [])}: the files of one load "
+                f"{_quoted_list(self.staging.columns)}: the files of one load "
                 "through a staging table give the same columns"
             )
-        return (self.schema, self.name), list(wanted)
-
-    def _table(self) -> str:
-        return _table_sql(self.args)
-
-    def _schema(self) -> str:
-        # the schema the table's name resolves to
-        table = sql_literal(self.conn, self._table())
-        rows = self.conn.execute(
-            f"SELECT n.nspname FROM pg_class c JOIN pg_namespace n "
-            f"ON n.oid = c.relnamespace WHERE c.oid = {table}::regclass"
-        ).rows
-        return str(rows[0][0])
+        return self.staging.names[0], list(wanted)
 
     def _loadable(self) -> list[str]:
         # what COPY without a column list loads: every column but generated ones
@@ -835,38 +803,30 @@ class _Sink:
 
     def merge_sql(self) -> str:
         """The INSERT (``--upsert``: ``ON CONFLICT ... DO UPDATE``) from staging."""
-        assert self.name is not None and self.columns is not None
-        cols = ", ".join(quote_ident(c) for c in self.columns)
-        # as COPY does, the file's values go into identity columns too
-        sql = (
-            f"INSERT INTO {self._table()} ({cols}) OVERRIDING SYSTEM VALUE "
-            f"SELECT {cols} FROM {self.qualified()}"
-        )
+        assert self.staging is not None
         if not self.args.upsert:
-            return sql
+            return self.staging.insert_sql()
+        loaded = self.staging.columns
         keys = [k.strip() for k in self.args.upsert.split(",") if k.strip()]
-        missing = [k for k in keys if k not in self.columns]
+        missing = [k for k in keys if k not in loaded]
         if missing:
             raise CliError(
                 f"--upsert: the files do not give the key {_plural(missing)}"
             )
         updates = ", ".join(
             f"{quote_ident(c)} = EXCLUDED.{quote_ident(c)}"
-            for c in self.columns
+            for c in loaded
             if c not in keys
         )
         action = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
         on = ", ".join(quote_ident(k) for k in keys)
-        return f"{sql} ON CONFLICT ({on}) {action}"
+        return self.staging.insert_sql(f"ON CONFLICT ({on}) {action}")
 
     def drop(self) -> None:
         """Drop a staging table left by a failure (the connection may be broken)."""
-        if self.name is not None and not self.temp:
-            with contextlib.suppress(Error):
-                if self.conn.transaction_status is not TransactionStatus.IDLE:
-                    self.conn.execute("ROLLBACK")
-                self.conn.execute(f"DROP TABLE IF EXISTS {self.qualified()}")
-        self.name = None
+        if self.staging is not None:
+            self.staging.drop()
+            self.staging = None
 
 
 def _copy_target(
@@ -876,7 +836,7 @@ def _copy_target(
     if sink is None:
         return _target(args, columns=names)
     staging, names = sink.into(names, source)
-    return quote_table(*staging) + _column_list(args, names)
+    return staging + _column_list(args, names)
 
 
 def _execute(conn: Connection, sql: str, what: str) -> None:
@@ -915,7 +875,7 @@ def _load_one_transaction(
             for path in paths:
                 done, bad = _copy_file_in(conn, args, path, sink)
                 rows, rejected = rows + done, rejected + bad
-            if sink is not None and sink.name is not None:
+            if sink is not None and sink.staging is not None:
                 _execute(conn, sink.merge_sql(), "--upsert")
             if args.after:
                 _execute(conn, args.after, "--after")
@@ -1021,11 +981,23 @@ def _copy_columnar(
         reader = files.open_reader(path, args.format)
     except (OSError, EOFError, ValueError, ImportError) as exc:
         raise CliError(f"{path}: {_first_line(exc)}") from exc
+    # closed on every path: pyarrow's NDJSON reader has a thread of its own,
+    # which must not outlive the file (C++ aborts the process at exit)
+    with contextlib.closing(reader):
+        return _copy_reader(conn, args, path, sink, reader)
+
+
+def _copy_reader(
+    conn: Connection,
+    args: argparse.Namespace,
+    path: str,
+    sink: _Sink | None,
+    reader: Any,
+) -> int:
     columns = _columns(args) if args.columns else None
-    table: Any = args.table
+    table = args.table
     if sink is not None:
-        (schema, name), columns = sink.into(columns or list(reader.schema.names), path)
-        table = (schema, name) if schema is not None else name
+        table, columns = sink.into(columns or list(reader.schema.names), path)
     try:
         with _row_progress(args, _rows_in(args, path), "load") as count:
             if count is not None:
@@ -1121,9 +1093,10 @@ def _move(admin: Connection, args: argparse.Namespace, sink: _Sink) -> None:
         _execute(admin, sink.merge_sql(), "--upsert" if args.upsert else "the move")
         if args.after:
             _execute(admin, args.after, "--after")
+        assert sink.staging is not None
         with _held_signals():
-            admin.execute(f"DROP TABLE {sink.qualified()}; COMMIT")
-            sink.name = None
+            admin.execute(f"{sink.staging.drop_sql()}; COMMIT")
+            sink.staging = None
             args.finished = True
     except CliError as exc:
         raise CliError(f"{exc} (nothing committed)") from exc

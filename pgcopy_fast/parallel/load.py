@@ -143,62 +143,85 @@ def refuse_in_transaction(conn: Any) -> None:
 
 
 class Staging:
-    """Unlogged staging tables of a target's columns, one per job or partition.
+    """Staging tables of a target's columns, one per job or partition.
 
     They have exactly the loaded columns (without ``columns``, the ones a
-    COPY writes: not the generated ones) and live in the target's own
-    schema, whatever ``search_path`` says.  :meth:`move` puts all their
-    rows into the target and drops them in one transaction, identity
-    columns included as a COPY would take them; :meth:`drop` (every
-    failure path) leaves nothing behind.
+    COPY writes: not the generated ones), no constraints, and are unlogged
+    tables in the target's own schema, whatever ``search_path`` says (jobs
+    on other connections see them), or with ``temp`` temporary ones that
+    drop themselves at the commit (one connection).  :meth:`move` puts all
+    their rows into the target and drops them in one transaction, identity
+    values included as a COPY would take them, so the columns the data
+    leaves out get the target's defaults; :meth:`drop` (every failure
+    path) leaves nothing behind.
     """
 
     def __init__(
-        self, conn: Any, target: str, columns: Sequence[str] | None, count: int
+        self,
+        conn: Any,
+        target: str,
+        columns: Sequence[str] | None,
+        count: int,
+        temp: bool = False,
     ) -> None:
         self._conn = conn
         self._target = target
         schema, name = parse_table(target)
         if not columns:
             columns = [c.name for c in column_types(conn, schema, name, None)]
+        self.columns = list(columns)
         self._columns = ", ".join(quote_ident(c) for c in columns)
         self._into = f"{target} ({self._columns})"
-        where = conn.execute(
-            "SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = "
-            f"c.relnamespace WHERE c.oid = {sql_literal(conn, target)}::regclass"
-        ).rows[0][0]
         token = secrets.token_hex(4)
-        self.names = [
-            f"{quote_ident(where)}.pgcopy_fast_stage_{token}_{i}" for i in range(count)
-        ]
+        prefix, kind = "", "TEMP"
+        if not temp:
+            kind = "UNLOGGED"
+            where = conn.execute(
+                "SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = "
+                f"c.relnamespace WHERE c.oid = {sql_literal(conn, target)}::regclass"
+            ).rows[0][0]
+            prefix = f"{quote_ident(where)}."
+        self.names = [f"{prefix}pgcopy_fast_stage_{token}_{i}" for i in range(count)]
+        self._temp = temp
         created: list[str] = []
         try:
-            for name in self.names:
+            for table in self.names:
+                drop = " ON COMMIT DROP" if temp else ""
                 conn.execute(
-                    f"CREATE UNLOGGED TABLE {name} AS SELECT {self._columns} "
+                    f"CREATE {kind} TABLE {table}{drop} AS SELECT {self._columns} "
                     f"FROM {target} WITH NO DATA"
                 )
-                created.append(name)
+                created.append(table)
         except BaseException:
             self.names = created
             self.drop()
             raise
 
-    def move(self) -> None:
-        """Their rows into the target, and drop them, in one transaction."""
-        moves = "; ".join(
+    def insert_sql(self, on_conflict: str = "") -> str:
+        """The INSERTs of the move (``on_conflict``: ``ON CONFLICT ...`` of each)."""
+        tail = f" {on_conflict}" if on_conflict else ""
+        return "; ".join(
             f"INSERT INTO {self._into} OVERRIDING SYSTEM VALUE "
-            f"SELECT {self._columns} FROM {s}"
+            f"SELECT {self._columns} FROM {s}{tail}"
             for s in self.names
         )
-        self._conn.execute(
-            f"BEGIN; {moves}; DROP TABLE {', '.join(self.names)}; COMMIT"
-        )
+
+    def drop_sql(self) -> str:
+        """The DROP of the move."""
+        return f"DROP TABLE {', '.join(self.names)}"
+
+    def move(self) -> None:
+        """Their rows into the target, and drop them, in one transaction."""
+        self._conn.execute(f"BEGIN; {self.insert_sql()}; {self.drop_sql()}; COMMIT")
         self.names = []
 
     def drop(self) -> None:
-        """Drop what is left (the connection may be in a failed transaction)."""
-        if not self.names:
+        """Drop what is left (the connection may be in a failed transaction).
+
+        Temporary tables go with the transaction that made them.
+        """
+        if not self.names or self._temp:
+            self.names = []
             return
         try:
             if self._conn.transaction_status is not TransactionStatus.IDLE:
