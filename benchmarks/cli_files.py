@@ -28,7 +28,6 @@ import argparse
 import calendar
 import compileall
 import csv
-import json
 import os
 import platform
 import random
@@ -46,6 +45,7 @@ from typing import Any
 from parallel import _server_cpu
 
 import pgcopy_fast as pcf
+from pgcopy_fast.cli._bench import emit
 from pgcopy_fast.tempserver import TempServer
 
 SEED = 20240601
@@ -308,15 +308,9 @@ def main(argv: list[str] | None = None) -> int:
             *markdown(results),
         ]
     )
-    print(text)
-    if args.markdown:
-        with open(args.markdown, "w") as f:
-            f.write(text + "\n")
-    if args.json:
-        doc = {"command": command, "machine": machine, "rows": n}
-        doc |= {"repeat": args.repeat, "startup_s": startup, "cases": results}
-        with open(args.json, "w") as f:
-            f.write(json.dumps(doc, indent=2) + "\n")
+    doc = {"command": command, "machine": machine, "rows": n}
+    doc |= {"repeat": args.repeat, "startup_s": startup, "cases": results}
+    emit(text, doc, args.markdown, args.json)
     return 0
 
 

@@ -1042,26 +1042,28 @@ def run(args: argparse.Namespace) -> int:
             *(f"- {line}" for line in summary),
         ]
     )
-    print(text)
-    if args.markdown:
-        with open(args.markdown, "w") as f:
-            f.write(text + "\n")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(
-                {
-                    "rows": args.rows,
-                    "repeat": args.repeat,
-                    "seed": args.seed,
-                    "environment": environment,
-                    "json_library": {p: PEER_BY_NAME[p].json for p in _unique(results)},
-                    "results": results,
-                    "summary": summary,
-                },
-                f,
-                indent=2,
-            )
+    doc = {
+        "rows": args.rows,
+        "repeat": args.repeat,
+        "seed": args.seed,
+        "environment": environment,
+        "json_library": {p: PEER_BY_NAME[p].json for p in _unique(results)},
+        "results": results,
+        "summary": summary,
+    }
+    emit(text, doc, args.markdown, args.json)
     return 1 if any("error" in r for r in results) else 0
+
+
+def emit(text: str, doc: Any, markdown: str | None, json_path: str | None) -> None:
+    """A benchmark's table to stdout and ``markdown``, its figures to ``json_path``."""
+    print(text)
+    if markdown:
+        with open(markdown, "w") as f:
+            f.write(text + "\n")
+    if json_path:
+        with open(json_path, "w") as f:
+            json.dump(doc, f, indent=2)
 
 
 def _unwind(signum: int, frame: object) -> None:
