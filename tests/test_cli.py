@@ -1392,3 +1392,16 @@ def test_upsert_with_on_error_skip(cli, tmp_path: Path, cli_table: str, conn) ->
     assert conn.execute("SELECT id, name FROM cli_t ORDER BY id").rows == [
         ("1", "new"), ("2", "b"), ("3", "d"),
     ]  # fmt: skip
+
+
+def test_a_columnar_dump_leaves_stdout_open(
+    pg_server, tmp_path: Path, cli_table: str, conn
+) -> None:
+    # a Parquet dump and a query's rows to stdout in one process
+    from pgcopy_fast.cli import commands
+
+    conn.execute("INSERT INTO cli_t VALUES (1, 'a', 'x')")
+    out = tmp_path / "o.parquet"
+    argv = ["dump", "-t", cli_table, "-o", str(out), "-q", "--dsn", pg_server.dsn]
+    assert commands.main(argv) == 0 and out.exists()
+    assert not sys.stdout.closed

@@ -146,7 +146,8 @@ class Output:
         if self.stdout:
             self.stream.flush()
             return
-        self.stream.close()
+        if self.stream is not sys.stdout.buffer:  # raw: the caller wrote the file
+            self.stream.close()
         assert self.path is not None
         os.replace(self.temp, self.path)
 
@@ -155,6 +156,7 @@ class Output:
         if self.stdout:
             return
         with contextlib.suppress(Exception):  # the dump's own error is the one
-            self.stream.close()
+            if self.stream is not sys.stdout.buffer:
+                self.stream.close()
         with contextlib.suppress(FileNotFoundError):
             os.remove(self.temp)
