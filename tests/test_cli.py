@@ -1405,3 +1405,30 @@ def test_a_columnar_dump_leaves_stdout_open(
     argv = ["dump", "-t", cli_table, "-o", str(out), "-q", "--dsn", pg_server.dsn]
     assert commands.main(argv) == 0 and out.exists()
     assert not sys.stdout.closed
+
+
+@pytest.mark.parametrize("jobs", [[], ["--jobs", "2"]])
+def test_a_corrupt_parquet_file_is_one_line_and_loads_nothing(
+    cli, tmp_path: Path, conn, jobs: list[str]
+) -> None:
+    import random
+
+    pa = require("pyarrow")
+    pq = require("pyarrow.parquet")
+    n = 400000
+    table = pa.table(
+        {"id": pa.array(range(n), pa.int64()), "s": [f"s{i}" for i in range(n)]}
+    )
+    path = tmp_path / "bad.parquet"
+    pq.write_table(table, path, row_group_size=50000, compression="snappy")
+    data = bytearray(path.read_bytes())
+    noise = random.Random(3)
+    middle = len(data) * 3 // 5  # a later row group; the footer stays whole
+    for i in range(middle, middle + 2000):
+        data[i] = noise.randrange(256)
+    path.write_bytes(bytes(data))
+    conn.execute("DROP TABLE IF EXISTS bad_t; CREATE TABLE bad_t (id int8, s text)")
+    err = one_error_line(cli("load", str(path), "-t", "bad_t", *jobs))
+    assert err.startswith(f"{path}: ") and "Traceback" not in err, err
+    assert conn.execute("SELECT count(*) FROM bad_t").rows == [("0",)]
+    conn.execute("DROP TABLE bad_t")

@@ -1011,8 +1011,10 @@ def _copy_reader(
         if not (files.is_arrow_error(exc) or isinstance(exc, (OSError, EOFError))):
             raise
         # the file's own failure as pyarrow reads it (a value of another type
-        # in a later NDJSON row, a cut-off file)
-        raise CliError(f"{path}: {_first_line(exc)}") from exc
+        # in a later NDJSON row, a cut-off file); a failure that crossed the
+        # Arrow stream carries a note on the Python traceback: not for the user
+        said = _first_line(exc).split(". Detail: Python exception")[0]
+        raise CliError(f"{path}: {said}") from exc
     args.bytes_done += os.path.getsize(path)
     return rows
 
