@@ -39,7 +39,6 @@ import json
 import os
 import platform
 import re
-import resource
 import signal
 import statistics
 import subprocess
@@ -54,7 +53,15 @@ from urllib.parse import quote
 from _common import add_server_args, measure, scratch_table, server_dsn
 
 import pgcopy_fast as pcf
-from pgcopy_fast.cli._bench import DEFAULT_SEED, columns_of, make_rows, package_version
+from pgcopy_fast.cli._bench import (
+    DEFAULT_SEED,
+    columns_of,
+    csv_choice,
+    make_rows,
+    package_version,
+    peak_mb,
+    peak_reset,
+)
 from pgcopy_fast.connection.conninfo import resolve
 
 WORKLOADS = ["wide", "narrow"]
@@ -583,7 +590,7 @@ def worker(args: argparse.Namespace) -> None:
         _emit({"na": str(exc)})
         return
     modules = set(sys.modules)
-    rss0 = _peak_reset()
+    rss0 = peak_reset()
     try:
         with measure() as t:
             result = run()
@@ -593,7 +600,7 @@ def worker(args: argparse.Namespace) -> None:
     except Exception as exc:
         _emit({"error": f"{type(exc).__name__}: {_first_line(exc)}"})
         return
-    peak = _peak_mb()
+    peak = peak_mb()
     out: dict[str, Any] = {
         "wall": t.wall,
         "cpu": t.cpu,
@@ -616,38 +623,6 @@ def _emit(result: dict[str, Any]) -> None:
 def _first_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     return text[:200] + ("…" if len(text) > 200 else "")
-
-
-def _proc_status_mb(key: str) -> float | None:
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith(key + ":"):
-                    return int(line.split()[1]) / 1e3  # kB
-    except OSError:
-        pass
-    return None
-
-
-def _peak_reset() -> float:
-    """Start the peak-RSS count afresh (Linux: VmHWM := VmRSS); the RSS now, MB.
-
-    ru_maxrss alone would keep the peak of loading the input before the clock.
-    """
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-    except OSError:
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3
-    now = _proc_status_mb("VmRSS")
-    return now if now is not None else 0.0
-
-
-def _peak_mb() -> float:
-    peak = _proc_status_mb("VmHWM")
-    if peak is None:
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3
-    return peak
 
 
 # -- the runner ------------------------------------------------------------------
@@ -718,20 +693,6 @@ def _load_source(
             for r in rows:
                 cp.write_row(r)
         cur.execute(f"ANALYZE {table}")
-
-
-def _csv_choice(valid: list[str], what: str) -> Callable[[str], list[str]]:
-    def parse(text: str) -> list[str]:
-        names = [n.strip() for n in text.split(",") if n.strip()]
-        unknown = [n for n in names if n not in valid]
-        if unknown or not names:
-            raise argparse.ArgumentTypeError(
-                f"unknown {what} {', '.join(map(repr, unknown)) or repr(text)}; "
-                f"valid: {', '.join(valid)}"
-            )
-        return names
-
-    return parse
 
 
 def _environment(uri: str) -> dict[str, Any]:
@@ -1052,14 +1013,14 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows per run")
     parser.add_argument("--repeat", type=int, default=3, help="runs per peer (median)")
     parser.add_argument(
-        "--workloads", type=_csv_choice(WORKLOADS, "workload"), default=WORKLOADS
+        "--workloads", type=csv_choice(WORKLOADS, "workload"), default=WORKLOADS
     )
     parser.add_argument(
-        "--directions", type=_csv_choice(DIRECTIONS, "direction"), default=DIRECTIONS
+        "--directions", type=csv_choice(DIRECTIONS, "direction"), default=DIRECTIONS
     )
     parser.add_argument(
         "--peers",
-        type=_csv_choice(PEER_NAMES, "peer"),
+        type=csv_choice(PEER_NAMES, "peer"),
         help="comma-separated subset of: " + ", ".join(PEER_NAMES),
     )
     parser.add_argument(

@@ -665,12 +665,12 @@ def worker(args: argparse.Namespace) -> None:
     except ModuleNotFoundError as exc:
         print(json.dumps({"skipped": f"not installed: {exc.name}"}))
         return
-    rss0 = _peak_reset()
+    rss0 = peak_reset()
     t0, c0, k0 = time.perf_counter(), _cpu(), _children_cpu()
     run()
     wall = time.perf_counter() - t0
     cpu = (_cpu() - c0) + (_children_cpu() - k0)
-    peak = _peak_mb()
+    peak = peak_mb()
     print(
         json.dumps(
             {
@@ -694,7 +694,7 @@ def _proc_status_mb(key: str) -> float | None:
     return None
 
 
-def _peak_reset() -> float:
+def peak_reset() -> float:
     """Start the peak-RSS count afresh; the RSS now, in MB.
 
     getrusage's ru_maxrss will not do alone: across fork and exec it keeps
@@ -712,8 +712,8 @@ def _peak_reset() -> float:
     return now if now is not None else 0.0
 
 
-def _peak_mb() -> float:
-    """Peak RSS since _peak_reset, in MB."""
+def peak_mb() -> float:
+    """Peak RSS since peak_reset, in MB."""
     peak = _proc_status_mb("VmHWM")
     if peak is None:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3
@@ -851,7 +851,7 @@ def _prepare(
     return source, target, os.path.getsize(binfile)
 
 
-def _csv_choice(valid: list[str], what: str) -> Callable[[str], list[str]]:
+def csv_choice(valid: list[str], what: str) -> Callable[[str], list[str]]:
     """An argparse type: a comma-separated subset of ``valid`` (else exit 2)."""
 
     def parse(text: str) -> list[str]:
@@ -894,19 +894,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--workloads",
-        type=_csv_choice(list(WORKLOADS), "workload"),
+        type=csv_choice(list(WORKLOADS), "workload"),
         default=list(WORKLOADS),
         help="wide, narrow (default: both)",
     )
     parser.add_argument(
         "--directions",
-        type=_csv_choice(DIRECTIONS, "direction"),
+        type=csv_choice(DIRECTIONS, "direction"),
         default=DIRECTIONS,
         help="in (COPY FROM STDIN), out (COPY TO STDOUT) (default: both)",
     )
     parser.add_argument(
         "--peers",
-        type=_csv_choice(PEER_NAMES, "peer"),
+        type=csv_choice(PEER_NAMES, "peer"),
         help="comma-separated subset of: " + ", ".join(PEER_NAMES),
     )
     parser.add_argument(
@@ -917,7 +917,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--types",
-        type=_csv_choice(COLUMN_TYPES, "type"),
+        type=csv_choice(COLUMN_TYPES, "type"),
         default=COLUMN_TYPES,
         help="with --per-column: the types (default: " + ", ".join(COLUMN_TYPES) + ")",
     )
