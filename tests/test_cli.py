@@ -19,9 +19,8 @@ import pgcopy_fast as pcf
 from pgcopy_fast.connection.conninfo import resolve
 
 
-def run(
-    pg_server, impl, *args: str, stdin: bytes | None = None
-) -> subprocess.CompletedProcess[bytes]:
+def cli_env(pg_server, impl) -> dict[str, str]:
+    """The environment of a pgcopy-fast run: the twin under test, the test server."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
     env["PGCOPY_FAST_IMPL"] = "python" if impl.IMPL == "python" else "c"
     params = resolve(pg_server.dsn)
@@ -29,6 +28,13 @@ def run(
     env.update(
         PGHOST=host, PGPORT=str(port), PGUSER=params.user, PGDATABASE=params.dbname
     )
+    return env
+
+
+def run(
+    pg_server, impl, *args: str, stdin: bytes | None = None
+) -> subprocess.CompletedProcess[bytes]:
+    env = cli_env(pg_server, impl)
     argv = [sys.executable, "-m", "pgcopy_fast", *args]
     return subprocess.run(argv, input=stdin, capture_output=True, env=env, timeout=120)
 
@@ -198,13 +204,7 @@ def test_interrupt_stops_every_job_and_leaves_nothing(
     pg_server, impl, cli_table: str, conn, atomic: list[str], signum: int
 ) -> None:
     # stdin is a pipe we keep open: the load is mid-way when the signal comes
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-    env["PGCOPY_FAST_IMPL"] = "python" if impl.IMPL == "python" else "c"
-    params = resolve(pg_server.dsn)
-    host, port = params.hosts[0]
-    env.update(
-        PGHOST=host, PGPORT=str(port), PGUSER=params.user, PGDATABASE=params.dbname
-    )
+    env = cli_env(pg_server, impl)
     argv = [sys.executable, "-m", "pgcopy_fast", "load", "-", "-t", cli_table]
     proc = subprocess.Popen(
         [*argv, "--jobs", "2", *atomic],
@@ -1161,9 +1161,8 @@ def _on_a_terminal(pg_server, impl, *args: str) -> str:
 
     main, side = pty.openpty()
     fcntl.ioctl(side, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-    env["PGCOPY_FAST_IMPL"] = "python" if impl.IMPL == "python" else "c"
-    argv = [sys.executable, "-m", "pgcopy_fast", *args, "--dsn", pg_server.dsn]
+    env = cli_env(pg_server, impl)
+    argv = [sys.executable, "-m", "pgcopy_fast", *args]
     chunks: list[bytes] = []
 
     def drain() -> None:
