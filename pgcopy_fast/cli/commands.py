@@ -256,14 +256,11 @@ def _describe_error(source: str, exc: BaseException, line_offset: int = 0) -> st
 
     As psql shows it: the line of the input and the column the server names.
     """
-    message = _first_line(exc)
-    context = getattr(exc, "context", None) or ""
-    match = _LINE.search(context)
-    column = _COLUMN.search(context)
-    where = f"column {column.group(1)}: " if column else ""
+    match = _LINE.search(getattr(exc, "context", None) or "")
     if match:
-        return f"{source}: line {int(match.group(1)) + line_offset}: {where}{message}"
-    return f"{source}: {where}{message}"
+        line = int(match.group(1)) + line_offset
+        return f"{source}: line {line}: {_server_words(exc)}"
+    return f"{source}: {_server_words(exc)}"
 
 
 def _server_words(exc: BaseException) -> str:
@@ -855,15 +852,14 @@ def _load_one_transaction(
     # one connection, one transaction: a failure anywhere commits nothing
     with contextlib.ExitStack() as stack:
         conn = stack.enter_context(_connection(args))
-        args.rejected_so_far = 0
-        args.rejects_file = None
+        rejected = _Rejected()
         if args.on_error == "skip" and args.rejects:
             try:
-                args.rejects_file = stack.enter_context(open(args.rejects, "wb"))
+                rejected.out = stack.enter_context(open(args.rejects, "wb"))
             except OSError as exc:
                 raise CliError(f"{args.rejects}: {exc.strerror}") from exc
         sink = _Sink(conn, args, temp=True) if args.upsert else None
-        rows = rejected = 0
+        rows = 0
         conn.execute("BEGIN")
         try:
             if args.before:
@@ -873,8 +869,7 @@ def _load_one_transaction(
             if args.truncate:
                 _execute(conn, f"TRUNCATE {_table_sql(args)}", "--truncate")
             for path in paths:
-                done, bad = _copy_file_in(conn, args, path, sink)
-                rows, rejected = rows + done, rejected + bad
+                rows += _copy_file_in(conn, args, path, sink, rejected)
             if sink is not None and sink.staging is not None:
                 _execute(conn, sink.merge_sql(), "--upsert")
             if args.after:
@@ -889,16 +884,28 @@ def _load_one_transaction(
     how = ""
     if args.on_error == "skip":
         where = f" ({args.rejects})" if args.rejects else ""
-        how = f", rejected {rejected:,}{where}"
+        how = f", rejected {rejected.count:,}{where}"
     return rows, how
 
 
+@dataclass
+class _Rejected:
+    """``--on-error skip``: the rejects file, and the rejects of all files so far."""
+
+    out: IO[bytes] | None = None
+    count: int = 0
+
+
 def _copy_file_in(
-    conn: Connection, args: argparse.Namespace, path: str, sink: _Sink | None
-) -> tuple[int, int]:
-    """Copy one file into the table or ``sink``: (rows loaded, rows rejected)."""
+    conn: Connection,
+    args: argparse.Namespace,
+    path: str,
+    sink: _Sink | None,
+    rejected: _Rejected,
+) -> int:
+    """Copy one file into the table or ``sink``; the rows loaded."""
     if args.format in files.COLUMNAR:
-        return _copy_columnar(conn, args, path, sink), 0
+        return _copy_columnar(conn, args, path, sink)
     stream, size = _open_input(path)
     source = "stdin" if path == "-" else path
     with stream, _reading(source):
@@ -914,7 +921,9 @@ def _copy_file_in(
                     head, line_offset = head[header.end :], 1
         target = _copy_target(args, sink, names, source)
         if args.on_error == "skip":
-            return _copy_skipping(conn, args, stream, head, line_offset, target, source)
+            return _copy_skipping(
+                conn, args, stream, head, line_offset, target, source, rejected
+            )
         sql = f"COPY {target} FROM STDIN {_options_sql(conn, args, header_option)}"
         try:
             with _progress(args, size, "load") as advance, conn.copy_in(sql) as cp:
@@ -926,7 +935,7 @@ def _copy_file_in(
                     advance(chunk)
         except DatabaseError as exc:
             raise CliError(_describe_error(source, exc, line_offset)) from exc
-    return cp.rowcount, 0
+    return cp.rowcount
 
 
 @contextlib.contextmanager
@@ -947,7 +956,8 @@ def _copy_skipping(
     first_line: int,
     target: str,
     source: str,
-) -> tuple[int, int]:
+    rejected: _Rejected,
+) -> int:
     # --on-error skip: chunks under savepoints, bad rows to --rejects with the
     # server's message (cli/rejects.py)
     quote = _quote_byte(args)
@@ -959,16 +969,15 @@ def _copy_skipping(
             yield chunk
 
     chunks = counted(row_chunks(stream, quote, head, first_line, size=1 << 20))
-    out = args.rejects_file
     try:
-        loaded, rejected = rejects.load_skipping(
-            conn, sql, chunks, quote, args.max_errors, out, _server_words, source,
-            args.rejected_so_far,
+        loaded, bad = rejects.load_skipping(
+            conn, sql, chunks, quote, args.max_errors, rejected.out, _server_words,
+            source, rejected.count,
         )  # fmt: skip
     except rejects.TooManyErrors as exc:
         raise CliError(f"{source}: {exc} (nothing committed)") from exc
-    args.rejected_so_far += rejected
-    return loaded, rejected
+    rejected.count += bad
+    return loaded
 
 
 def _copy_columnar(
