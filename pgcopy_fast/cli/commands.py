@@ -131,8 +131,8 @@ def _open_input(path: str) -> tuple[IO[bytes], int | None]:
 
 @contextlib.contextmanager
 def _progress(args: argparse.Namespace, total: int | None, what: str) -> Iterator[Any]:
-    """``advance(data)``: counts bytes and rows (lines) for the summary line,
-    and moves a tqdm bar (bytes, with the rows beside) on an interactive stderr.
+    """``advance(data)``: counts bytes for the summary line, and moves a tqdm
+    bar (bytes, with the rows beside) on an interactive stderr.
     """
     bar = None
     args.bytes_done = getattr(args, "bytes_done", 0)  # several files: a total
@@ -150,9 +150,9 @@ def _progress(args: argparse.Namespace, total: int | None, what: str) -> Iterato
     def advance(data: bytes | int) -> None:
         size = data if isinstance(data, int) else len(data)
         args.bytes_done += size
-        if not isinstance(data, int):
-            args.lines_done += data.count(b"\n")
-        if bar is not None:
+        if bar is not None:  # lines are counted only for a bar to show them
+            if not isinstance(data, int):
+                args.lines_done += data.count(b"\n")
             bar.set_postfix_str(f"{args.lines_done:,} rows", refresh=False)
             bar.update(size)
 
